@@ -1,0 +1,239 @@
+"""Canonical table layouts, column-name constants and validation.
+
+Every loader in :mod:`retention_utils.datasets` returns tables in these layouts, and every function
+downstream reads columns through these constants, never through string literals.
+
+Transactions (one row per order line)
+-------------------------------------
+============  ====================  =====================================================
+column        dtype                 meaning
+============  ====================  =====================================================
+customer_id   object (str)          the buyer (household in The Complete Journey)
+order_id      object (str)          one checkout / basket; all its lines share ``order_ts``
+order_ts      datetime64[ns]        when the order was placed, tz-naive local time
+product_id    object (str)          the item bought
+quantity      float64               units (or weight) on the line
+revenue       float64               currency units actually received for the line
+store_id      object (str)          optional
+retail_disc   float64 (>= 0)        optional: loyalty discount, stored as a positive amount
+coupon_disc   float64 (>= 0)        optional: manufacturer coupon, positive amount
+coupon_match_disc float64 (>= 0)    optional: retailer's coupon match, positive amount
+============  ====================  =====================================================
+
+Products: ``product_id`` plus attributes (``department``, ``category``, ``brand``, ...).
+Customers: ``customer_id`` plus attributes (demographics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+# --- transactions -------------------------------------------------------------------------------
+CUSTOMER_ID = "customer_id"
+ORDER_ID = "order_id"
+ORDER_TS = "order_ts"
+PRODUCT_ID = "product_id"
+QUANTITY = "quantity"
+REVENUE = "revenue"
+STORE_ID = "store_id"
+RETAIL_DISC = "retail_disc"
+COUPON_DISC = "coupon_disc"
+COUPON_MATCH_DISC = "coupon_match_disc"
+
+REQUIRED_TRANSACTION_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, ORDER_ID, ORDER_TS, PRODUCT_ID, QUANTITY, REVENUE)
+OPTIONAL_TRANSACTION_COLUMNS: tuple[str, ...] = (STORE_ID, RETAIL_DISC, COUPON_DISC, COUPON_MATCH_DISC)
+ID_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, ORDER_ID, PRODUCT_ID, STORE_ID)
+FLOAT_COLUMNS: tuple[str, ...] = (QUANTITY, REVENUE, RETAIL_DISC, COUPON_DISC, COUPON_MATCH_DISC)
+
+# --- products -----------------------------------------------------------------------------------
+DEPARTMENT = "department"
+CATEGORY = "category"
+BRAND = "brand"
+PRODUCT_TYPE = "product_type"
+MANUFACTURER_ID = "manufacturer_id"
+PACKAGE_SIZE = "package_size"
+
+# Date strings such as "08/03/2014" read differently day-first and month-first.
+_AMBIGUOUS_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})\b"
+
+EXAMPLE_ROWS = 5
+
+
+class SchemaError(ValueError):
+    """A table does not have the canonical layout; the message names the column and example rows."""
+
+
+def _examples(df: pd.DataFrame, mask: pd.Series | np.ndarray, column: str | None = None) -> str:
+    rows = df.loc[np.asarray(mask)]
+    shown = rows[[column]] if column is not None and column in rows else rows
+    return f"{len(rows):,} row(s); first {min(EXAMPLE_ROWS, len(rows))} (index: values):\n" + shown.head(
+        EXAMPLE_ROWS
+    ).to_string()
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], table: str = "transactions") -> None:
+    """Raise :class:`SchemaError` naming every missing column of ``columns`` in ``df``."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"{table}: missing required column(s) {missing}; present: {list(df.columns)}. "
+            "Map your column names to the canonical ones (see retention_utils.schema)."
+        )
+
+
+def require_non_empty(df: pd.DataFrame, table: str = "transactions") -> None:
+    """Raise :class:`SchemaError` if ``df`` has no rows."""
+    if len(df) == 0:
+        raise SchemaError(f"{table}: the table is empty (0 rows); nothing to analyse.")
+
+
+def is_ambiguous_day_month(values: pd.Series) -> bool:
+    """True when string dates are shaped ``a/b/yyyy`` (or with ``-``/``.``), e.g. ``"08/03/2014"``.
+
+    Rule: such a column is always treated as ambiguous between day-first and month-first, even when
+    some value (``"25/03/2014"``) would settle it, because a parser guessing per value reads
+    ``"08/03/2014"`` month-first in a day-first file. ISO dates (``2014-03-08``) and ``YYYYMMDD``
+    integers are never ambiguous. Non-string columns are never ambiguous.
+    """
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return False
+    sample = values.dropna().astype(str)
+    return bool(sample.str.match(_AMBIGUOUS_DATE).any())
+
+
+def parse_timestamps(values: pd.Series, column: str = ORDER_TS, date_format: str | None = None) -> pd.Series:
+    """Parse ``values`` into tz-naive ``datetime64[ns]``.
+
+    Parameters
+    ----------
+    values : Series of str, datetime-like or int (``YYYYMMDD``).
+    column : name used in error messages.
+    date_format : an explicit ``strftime`` format (e.g. ``"%d/%m/%Y"``). Required when the strings are
+        ambiguous between day-first and month-first (e.g. ``"08/03/2014"``).
+
+    Returns
+    -------
+    Series of dtype ``datetime64[ns]`` (tz-aware input is converted to UTC and made naive).
+
+    Raises
+    ------
+    SchemaError
+        when the column is ambiguous and no format is given, or when any non-null value does not parse
+        (the message names the rows), or when values are missing.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+    else:
+        if date_format is None and is_ambiguous_day_month(values):
+            raise SchemaError(
+                f"column {column!r}: dates such as {values.dropna().iloc[0]!r} read differently day-first "
+                "and month-first. Give the format explicitly, e.g. date_format='%d/%m/%Y' or '%m/%d/%Y'."
+            )
+        if pd.api.types.is_integer_dtype(values) and date_format is None:
+            date_format = "%Y%m%d"
+            values = values.astype(str)
+        try:
+            out = pd.to_datetime(values, format=date_format if date_format else "mixed", errors="coerce")
+        except (ValueError, TypeError) as err:  # pragma: no cover - pandas raises only for odd formats
+            raise SchemaError(f"column {column!r}: cannot parse timestamps ({err}).") from err
+        bad = out.isna() & values.notna()
+        if bad.any():
+            raise SchemaError(
+                f"column {column!r}: timestamps that do not parse"
+                f"{' with format ' + repr(date_format) if date_format else ''}: "
+                + _examples(values.to_frame(column), bad, column)
+            )
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    out = out.astype("datetime64[ns]")
+    if out.isna().any():
+        raise SchemaError(f"column {column!r}: missing timestamps: " + _examples(out.to_frame(column), out.isna()))
+    return out
+
+
+def _as_id(values: pd.Series) -> pd.Series:
+    """Ids as Python ``str`` (object dtype); integral floats lose their ``.0``; nulls stay null."""
+    if pd.api.types.is_float_dtype(values):
+        whole = values.dropna()
+        if (whole == np.floor(whole)).all():
+            values = values.astype("Int64")
+    out = values.astype(object)
+    mask = out.notna()
+    out[mask] = out[mask].astype(str)
+    return out
+
+
+def to_float(values: pd.Series, column: str) -> pd.Series:
+    """Convert to ``float64`` or raise :class:`SchemaError` naming the rows that are not numbers."""
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna() & values.notna()
+    if bad.any():
+        raise SchemaError(f"column {column!r}: values that are not numbers: " + _examples(values.to_frame(column), bad))
+    return num.astype("float64")
+
+
+def validate_transactions(
+    df: pd.DataFrame,
+    date_format: str | None = None,
+    table: str = "transactions",
+) -> pd.DataFrame:
+    """Check and coerce a transaction table to the canonical layout (module docstring).
+
+    Returns a new DataFrame with the required columns first, then any optional canonical columns,
+    then the rest untouched; dtypes coerced (ids to ``str``, ``order_ts`` to ``datetime64[ns]``,
+    amounts to ``float64``). Null customer ids are kept here (cleaning counts and removes them).
+
+    Raises
+    ------
+    SchemaError
+        empty table; missing required columns; timestamps that do not parse or are ambiguous without
+        ``date_format``; non-numeric quantity/revenue; missing order or product ids; one order id used
+        by several customers.
+    """
+    require_columns(df, REQUIRED_TRANSACTION_COLUMNS, table)
+    require_non_empty(df, table)
+    out = df.copy()
+    out[ORDER_TS] = parse_timestamps(out[ORDER_TS], ORDER_TS, date_format)
+    for col in ID_COLUMNS:
+        if col in out:
+            out[col] = _as_id(out[col])
+    for col in FLOAT_COLUMNS:
+        if col in out:
+            out[col] = to_float(out[col], col)
+    for col in (ORDER_ID, PRODUCT_ID):
+        miss = out[col].isna()
+        if miss.any():
+            raise SchemaError(f"{table}: column {col!r} has missing values: " + _examples(out, miss))
+    for col in (QUANTITY, REVENUE):
+        miss = out[col].isna() | ~np.isfinite(out[col].to_numpy())
+        if miss.any():
+            raise SchemaError(f"{table}: column {col!r} has missing or infinite values: " + _examples(out, miss))
+    known = out[out[CUSTOMER_ID].notna()]
+    n_cust = known.groupby(ORDER_ID, sort=False)[CUSTOMER_ID].nunique()
+    shared = n_cust[n_cust > 1]
+    if len(shared):
+        rows = known[ORDER_ID].isin(shared.index[:EXAMPLE_ROWS])
+        raise SchemaError(
+            f"{table}: {len(shared):,} order id(s) belong to more than one customer; "
+            "order ids must identify one checkout: " + _examples(known, rows)
+        )
+    order = [*REQUIRED_TRANSACTION_COLUMNS, *(c for c in OPTIONAL_TRANSACTION_COLUMNS if c in out)]
+    return out[order + [c for c in out.columns if c not in order]]
+
+
+def rename_columns(df: pd.DataFrame, mapping: Mapping[str, str], table: str = "transactions") -> pd.DataFrame:
+    """Rename a user's columns to canonical names.
+
+    ``mapping`` is ``{canonical_name: user_column}`` (as in a dataset YAML's ``columns:`` block).
+    Raises :class:`SchemaError` if a mapped user column is absent.
+    """
+    absent = {canon: src for canon, src in mapping.items() if src not in df.columns}
+    if absent:
+        raise SchemaError(
+            f"{table}: the column mapping names column(s) not in the file: {absent}; "
+            f"the file has {list(df.columns)}."
+        )
+    return df.rename(columns={src: canon for canon, src in mapping.items()})

@@ -1,0 +1,243 @@
+"""Customer summary tables (segmentation and BTYD conventions) and the calibration/holdout split.
+
+All functions take canonical (cleaned) transactions and return one row per customer indexed by
+``customer_id`` (str), sorted. Results do not depend on the input row order: transactions are put in a
+canonical order before any floating-point sum.
+
+Two conventions, side by side in :func:`customer_summary`
+--------------------------------------------------------
+Segmentation (what an analyst reads; days are whole calendar days):
+
+==========================  ==============  ====================================================
+column                      dtype           meaning
+==========================  ==============  ====================================================
+first_order_ts              datetime64[ns]  first order
+last_order_ts               datetime64[ns]  last order
+n_orders                    int64           distinct ``order_id``
+revenue                     float64         total revenue (currency)
+average_order_value         float64         revenue / n_orders
+days_since_last_order       int64           observation_end day - day of last order
+tenure_days                 int64           observation_end day - day of first order
+==========================  ==============  ====================================================
+
+BTYD, buy-till-you-die (Fader, Hardie & Lee 2005; the convention of ``lifetimes`` and pymc-marketing):
+orders on the same calendar day are merged into one purchase; the first purchase is not a repeat.
+
+==========================  ==============  ====================================================
+frequency                   int64           number of repeat purchase days (distinct days - 1)
+recency                     float64         last purchase day - first purchase day, in ``time_unit``
+T                           float64         observation_end day - first purchase day, in ``time_unit``
+monetary_value              float64         mean revenue of the repeat purchase days; 0 if frequency 0
+==========================  ==============  ====================================================
+
+``time_unit`` is ``"days"`` or ``"weeks"`` (days / 7, unrounded: CDNOW's T = 38.86 weeks is 272 days).
+``observation_end`` is the inclusive last observed day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from . import schema as S
+
+TIME_UNITS = {"days": 1.0, "weeks": 7.0}
+
+SEGMENTATION_COLUMNS = (
+    "first_order_ts",
+    "last_order_ts",
+    "n_orders",
+    "revenue",
+    "average_order_value",
+    "days_since_last_order",
+    "tenure_days",
+)
+BTYD_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+
+DateLike = date | datetime | str | pd.Timestamp
+
+
+def _unit(time_unit: str) -> float:
+    if time_unit not in TIME_UNITS:
+        raise ValueError(f"time_unit must be one of {list(TIME_UNITS)}, not {time_unit!r}")
+    return TIME_UNITS[time_unit]
+
+
+def canonical_order(tx: pd.DataFrame) -> pd.DataFrame:
+    """``tx`` sorted by customer, time, order, product, then revenue (stable): the order used before
+    any aggregation, so that floating-point sums do not depend on the input row order."""
+    cols = [c for c in (S.CUSTOMER_ID, S.ORDER_TS, S.ORDER_ID, S.PRODUCT_ID, S.QUANTITY, S.REVENUE) if c in tx]
+    return tx.sort_values(cols, kind="stable")
+
+
+def _check(tx: pd.DataFrame, observation_end: DateLike | None) -> tuple[pd.DataFrame, pd.Timestamp]:
+    S.require_columns(tx, (S.CUSTOMER_ID, S.ORDER_ID, S.ORDER_TS, S.REVENUE))
+    S.require_non_empty(tx)
+    if tx[S.CUSTOMER_ID].isna().any():
+        raise S.SchemaError("transactions have null customer ids; clean them first (clean_transactions)")
+    last_day = tx[S.ORDER_TS].max().normalize()
+    end = last_day if observation_end is None else pd.Timestamp(observation_end).normalize()
+    late = tx[S.ORDER_TS] >= end + pd.Timedelta(days=1)
+    if late.any():
+        raise ValueError(
+            f"{int(late.sum()):,} transaction(s) after observation_end {end.date()}; "
+            "use calibration_holdout_split() or clean with an observation window: "
+            + S._examples(tx, late.to_numpy(), S.ORDER_TS)
+        )
+    return canonical_order(tx), end
+
+
+def segmentation_summary(tx: pd.DataFrame, observation_end: DateLike | None = None) -> pd.DataFrame:
+    """Per-customer first/last order, orders, revenue, AOV, days since last order and tenure.
+
+    Columns and dtypes: see the module docstring. ``observation_end`` defaults to the day of the last
+    transaction. Raises ``ValueError`` if any transaction falls after ``observation_end``.
+    """
+    tx, end = _check(tx, observation_end)
+    g = tx.groupby(S.CUSTOMER_ID, sort=True)
+    out = pd.DataFrame(
+        {
+            "first_order_ts": g[S.ORDER_TS].min(),
+            "last_order_ts": g[S.ORDER_TS].max(),
+            "n_orders": g[S.ORDER_ID].nunique().astype("int64"),
+            "revenue": g[S.REVENUE].sum(),
+        }
+    )
+    out["average_order_value"] = out["revenue"] / out["n_orders"]
+    out["days_since_last_order"] = (end - out["last_order_ts"].dt.normalize()).dt.days.astype("int64")
+    out["tenure_days"] = (end - out["first_order_ts"].dt.normalize()).dt.days.astype("int64")
+    out.index.name = S.CUSTOMER_ID
+    return out
+
+
+def _daily(tx: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer and purchase day: columns customer_id, day, revenue (sorted)."""
+    day = tx[S.ORDER_TS].dt.normalize().rename("day")
+    return tx.groupby([tx[S.CUSTOMER_ID], day], sort=True)[S.REVENUE].sum().reset_index()
+
+
+def btyd_summary(
+    tx: pd.DataFrame, observation_end: DateLike | None = None, time_unit: str = "days"
+) -> pd.DataFrame:
+    """Per-customer ``frequency``, ``recency``, ``T``, ``monetary_value`` (BTYD convention).
+
+    Same-day orders are merged into one purchase. See the module docstring for the definitions.
+    Source: Fader, Hardie & Lee (2005), "Counting your customers the easy way", Marketing Science 24(2);
+    the same convention as ``lifetimes.utils.summary_data_from_transaction_data(freq="D")``.
+
+    Raises ``ValueError`` for an unknown ``time_unit`` or transactions after ``observation_end``.
+    """
+    unit = _unit(time_unit)
+    tx, end = _check(tx, observation_end)
+    daily = _daily(tx)
+    g = daily.groupby(S.CUSTOMER_ID, sort=True)
+    first = g["day"].min()
+    last = g["day"].max()
+    n_days = g.size()
+    total = g[S.REVENUE].sum()
+    first_rev = g[S.REVENUE].first()  # rows are sorted by day within customer
+    frequency = (n_days - 1).astype("int64")
+    repeat_rev = total - first_rev
+    monetary = np.where(frequency > 0, repeat_rev / frequency.where(frequency > 0, 1), 0.0)
+    out = pd.DataFrame(
+        {
+            "frequency": frequency,
+            "recency": (last - first).dt.days / unit,
+            "T": (end - first).dt.days / unit,
+            "monetary_value": monetary.astype("float64"),
+        }
+    )
+    out.index.name = S.CUSTOMER_ID
+    return out
+
+
+def customer_summary(
+    tx: pd.DataFrame, observation_end: DateLike | None = None, time_unit: str = "days"
+) -> pd.DataFrame:
+    """Both conventions in one table: :data:`SEGMENTATION_COLUMNS` then :data:`BTYD_COLUMNS`.
+
+    Index ``customer_id`` (str), sorted; one row per customer with at least one transaction up to
+    ``observation_end`` (inclusive day; default: the last transaction's day).
+    """
+    seg = segmentation_summary(tx, observation_end)
+    btyd = btyd_summary(tx, observation_end, time_unit)
+    return seg.join(btyd, how="inner")
+
+
+@dataclass
+class CalibrationHoldout:
+    """Result of :func:`calibration_holdout_split`.
+
+    Attributes
+    ----------
+    summary : per-customer table indexed by ``customer_id``: the calibration-period
+        :func:`customer_summary` columns, then ``frequency_holdout`` (int, purchase days in the holdout),
+        ``revenue_holdout`` (float), ``monetary_value_holdout`` (mean revenue per holdout purchase day, 0
+        if none), ``duration_holdout`` (holdout length in ``time_unit``, the same for everybody).
+    cutoff : first day of the holdout; calibration is everything strictly before it.
+    calibration_end : ``cutoff - 1 day``, the inclusive last calibration day (the BTYD ``T`` reference).
+    holdout_end : inclusive last holdout day.
+    n_new_in_holdout : customers whose first purchase is in the holdout: excluded, counted here.
+    n_after_holdout_rows : transactions after ``holdout_end``: ignored, counted here.
+    """
+
+    summary: pd.DataFrame
+    cutoff: pd.Timestamp
+    calibration_end: pd.Timestamp
+    holdout_end: pd.Timestamp
+    time_unit: str
+    n_new_in_holdout: int
+    n_after_holdout_rows: int
+
+
+def calibration_holdout_split(
+    tx: pd.DataFrame,
+    cutoff: DateLike,
+    holdout_end: DateLike | None = None,
+    time_unit: str = "days",
+) -> CalibrationHoldout:
+    """Split at one global cutoff: features from strictly before ``cutoff``, outcomes from
+    ``[cutoff, holdout_end]`` (inclusive days).
+
+    Every calibration column is computed from calibration transactions only (``T`` and recency are
+    measured to ``calibration_end = cutoff - 1 day``), so nothing at or after the cutoff leaks in.
+    Customers first seen at or after the cutoff are excluded and counted (``n_new_in_holdout``).
+
+    Example (CDNOW, Fader, Hardie & Lee 2005): ``cutoff="1997-10-01"``, ``holdout_end="1998-06-30"``,
+    ``time_unit="weeks"`` gives the weeks 1-39 calibration and weeks 40-78 holdout.
+
+    Raises ``ValueError`` when no transaction is before the cutoff or ``holdout_end < cutoff``.
+    """
+    unit = _unit(time_unit)
+    cut = pd.Timestamp(cutoff).normalize()
+    end = tx[S.ORDER_TS].max().normalize() if holdout_end is None else pd.Timestamp(holdout_end).normalize()
+    if end < cut:
+        raise ValueError(f"holdout_end {end.date()} is before the cutoff {cut.date()}")
+    ts = tx[S.ORDER_TS]
+    cal = tx[ts < cut]
+    if cal.empty:
+        raise ValueError(f"no transactions before the cutoff {cut.date()}")
+    after = ts >= end + pd.Timedelta(days=1)
+    hold = tx[(ts >= cut) & ~after]
+    summary = customer_summary(cal, cut - pd.Timedelta(days=1), time_unit)
+    new = set(hold[S.CUSTOMER_ID].unique()) - set(summary.index)
+    hold = canonical_order(hold[hold[S.CUSTOMER_ID].isin(summary.index)])
+    hd = _daily(hold).groupby(S.CUSTOMER_ID, sort=True)
+    freq_h = hd.size().reindex(summary.index, fill_value=0).astype("int64")
+    rev_h = hd[S.REVENUE].sum().reindex(summary.index, fill_value=0.0)
+    summary["frequency_holdout"] = freq_h
+    summary["revenue_holdout"] = rev_h
+    summary["monetary_value_holdout"] = np.where(freq_h > 0, rev_h / freq_h.where(freq_h > 0, 1), 0.0)
+    summary["duration_holdout"] = ((end - cut).days + 1) / unit
+    return CalibrationHoldout(
+        summary=summary,
+        cutoff=cut,
+        calibration_end=cut - pd.Timedelta(days=1),
+        holdout_end=end,
+        time_unit=time_unit,
+        n_new_in_holdout=len(new),
+        n_after_holdout_rows=int(after.sum()),
+    )

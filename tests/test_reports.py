@@ -1,0 +1,160 @@
+"""The report runner: papermill execution, typed parameters, failures, HTML and the index."""
+
+import datetime as dt
+import json
+
+import nbformat
+import pytest
+
+from retention_utils import reports
+
+
+def _nb(path, params_src, body_src):
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"# Title of {path.stem}\n\nIntro."))
+    p = nbformat.v4.new_code_cell(params_src)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells.append(p)
+    nb.cells.append(nbformat.v4.new_code_cell(body_src))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+PARAMS = """from datetime import date
+DATASET: str = "x"
+SEED: int = 0
+DAY: date = date(2000, 1, 1)
+ITEMS: list = [1]
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    _nb(nb_dir / "01_ok.ipynb", PARAMS,
+        "import datetime\n"
+        "assert isinstance(DAY, datetime.date) and DAY == datetime.date(2017, 12, 31), DAY\n"
+        "assert ITEMS == ['a', 'b'], ITEMS\n"
+        "from retention_utils.reports import record\n"
+        "record('n_items', len(ITEMS))\nrecord('share', 2 / 3)\nrecord('day', DAY)\nprint('secret-code-cell-output')\n"
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")
+    _nb(nb_dir / "02_fails.ipynb", PARAMS, "raise ValueError('boom: the data is bad')")
+    _nb(nb_dir / "03_ok_after.ipynb", PARAMS + "EXTRA: int = 1\n",
+        "from retention_utils.reports import record\nrecord('extra', EXTRA * SEED)")
+    (tmp_path / "log.csv").write_text("customer_id,order_id,order_ts,product_id,quantity,revenue\n1,a,2020-01-01,p,1,1\n")
+    cfg = tmp_path / "toy.yaml"
+    cfg.write_text(
+        "name: toy\ntitle: Toy data\nsource: {kind: file, path: log.csv}\n"
+        "parameters:\n  DATASET: toy\n  SEED: 3\n  DAY: 2017-12-31\n  ITEMS: [a, b]\n"
+        "notebooks:\n  01_ok: {}\n  02_fails: {}\n  03_ok_after: {EXTRA: 5}\n"
+    )
+    return tmp_path, nb_dir, cfg
+
+
+def test_run_writes_everything_and_reports_the_failure(project, capsys):
+    root, nb_dir, cfg = project
+    res = reports.run_reports(str(cfg), output_dir=root / "out", notebook_dir=nb_dir)
+    out = root / "out" / "toy"
+    assert [r.status for r in res.runs] == ["ok", "failed", "ok"]
+    assert not res.ok and [r.name for r in res.failed] == ["02_fails"]
+    assert "ValueError" in res.failed[0].error and "boom" in res.failed[0].error
+    for stem in ("01_ok", "02_fails", "03_ok_after"):
+        assert (out / f"{stem}.ipynb").is_file() and (out / f"{stem}.html").is_file()
+    assert res.runs[0].records == {"n_items": 2, "share": 0.6666666667, "day": "2017-12-31"}
+    assert res.runs[2].records == {"extra": 15}  # per-notebook parameter and common SEED
+    # HTML: code hidden, outputs shown, the error visible in the failed page
+    page = (out / "01_ok.html").read_text()
+    assert "secret-code-cell-output" in page and "record('n_items'" not in page
+    assert "data:image/png;base64" in page  # figures embedded
+    assert 'src="http' not in page  # nothing fetched from the network to read the page
+    assert "boom: the data is bad" in (out / "02_fails.html").read_text()
+    index = (out / "index.html").read_text()
+    assert "Title of 01_ok" in index and "failed" in index and "n_items" in index and "01_ok.html" in index
+    data = json.loads((out / "records.json").read_text())
+    assert [n["status"] for n in data["notebooks"]] == ["ok", "failed", "ok"]
+    err = capsys.readouterr().err
+    assert "[1/3] 01_ok: ok" in err and "[2/3] 02_fails: failed" in err
+
+
+def test_cli_exit_code_names_failure(project, capsys, monkeypatch):
+    root, nb_dir, cfg = project
+    monkeypatch.setattr(reports, "NOTEBOOK_DIR", nb_dir)
+    code = reports.main(["run", "--dataset", str(cfg), "--notebooks", "02", "--output-dir", str(root / "out")])
+    assert code == 1
+    assert "FAILED: 1 of 1 notebook(s): 02_fails" in capsys.readouterr().err
+    code = reports.main(["run", "--dataset", str(cfg), "--notebooks", "01_ok", "--output-dir", str(root / "o2")])
+    assert code == 0
+
+
+def test_undeclared_parameter_is_an_error_before_running(project, capsys, monkeypatch):
+    root, nb_dir, cfg = project
+    with pytest.raises(reports.ParameterError, match=r"\['TYPO'\]"):
+        reports.run_reports(str(cfg), parameters={"TYPO": 1}, output_dir=root / "out", notebook_dir=nb_dir)
+    assert not (root / "out" / "toy" / "01_ok.ipynb").exists()
+    monkeypatch.setattr(reports, "NOTEBOOK_DIR", nb_dir)
+    assert reports.main(["run", "--dataset", str(cfg), "-p", "TYPO", "1", "--output-dir", str(root / "o")]) == 2
+    assert "TYPO" in capsys.readouterr().err
+
+
+def test_cli_values_converted_to_declared_types(project):
+    _, nb_dir, _ = project
+    nb = nb_dir / "01_ok.ipynb"
+    got = reports.resolve_parameters(nb, reports._parse_cli_params(
+        [("DAY", "2018-02-03"), ("SEED", "7"), ("ITEMS", "[x, y]"), ("DATASET", "cdnow")]))
+    assert got == {"DAY": dt.date(2018, 2, 3), "SEED": 7, "ITEMS": ["x", "y"], "DATASET": "cdnow"}
+    with pytest.raises(reports.ParameterError, match="SEED"):
+        reports.resolve_parameters(nb, {"SEED": "seven"})
+    with pytest.raises(reports.ParameterError, match="DAY"):
+        reports.resolve_parameters(nb, {"DAY": "31/12/2017"})
+
+
+def test_unknown_notebook_selection(project):
+    root, nb_dir, cfg = project
+    with pytest.raises(ValueError, match="no notebook matches '09'"):
+        reports.run_reports(str(cfg), notebooks=["09"], output_dir=root / "out", notebook_dir=nb_dir)
+
+
+def test_record_rounds_and_rejects():
+    assert reports._jsonable(0.1 + 0.2, 10) == 0.3
+    assert reports._jsonable(float("nan"), 10) is None
+    with pytest.raises(TypeError):
+        reports._jsonable(object(), 10)
+    with pytest.raises(ValueError, match="identifier"):
+        reports.record("not a name", 1)
+
+
+def test_repository_notebooks_declare_the_common_parameters():
+    """Every notebook must accept the parameters each dataset config sends to all notebooks."""
+    from retention_utils.datasets import config_dir, load_config
+
+    for cfg_path in sorted(config_dir().glob("*.yaml")):
+        cfg = load_config(cfg_path.stem)
+        for nb in reports.select_notebooks(cfg, None, reports.NOTEBOOK_DIR):
+            params = {**cfg.get("parameters", {}), **(cfg.get("notebooks", {}).get(nb.stem) or {})}
+            reports.resolve_parameters(nb, params)  # raises on an undeclared name or a bad type
+
+
+def test_nbval_setup_catches_a_moved_headline_number(tmp_path):
+    """The nbval options of `make test` compare recorded numbers: a stored value that no longer
+    matches the re-run fails the notebook test (and the sanitize patterns do not hide it)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nbclient import NotebookClient
+
+    path = tmp_path / "nb.ipynb"
+    _nb(path, "SEED: int = 0", "from retention_utils.reports import record\nrecord('customers', 2467)\nprint('took 1.5 s')")
+    nb = nbformat.read(str(path), as_version=4)
+    NotebookClient(nb, kernel_name="python3").execute()
+    nbformat.write(nb, str(path))
+    sanitize = Path(__file__).with_name("nbval_sanitize.cfg")
+    cmd = [sys.executable, "-m", "pytest", str(path), "--nbval", "--nbval-current-env",
+           "--nbval-sanitize-with", str(sanitize), "-q", "-p", "no:cacheprovider"]
+    assert subprocess.run(cmd, cwd=tmp_path, capture_output=True).returncode == 0
+    text = path.read_text().replace("customers = 2467", "customers = 2468")
+    path.write_text(text)
+    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert res.returncode == 1 and "customers = 2468" in res.stdout
