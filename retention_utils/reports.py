@@ -169,17 +169,40 @@ def _register_translator() -> None:
 
 def declared_parameters(notebook: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Parameters declared in a notebook's ``parameters`` cell: ``{name: {"type": str, "default": str,
-    "help": str}}`` (papermill's inspection). Raises ``ValueError`` if the notebook has no such cell."""
+    "help": str}}``.
+
+    The cell is parsed with :mod:`ast` (every top-level ``NAME = ...`` or ``NAME: type = ...``), not
+    with papermill's line regex, which silently skips a line whose comment contains ``=`` (e.g.
+    ``# share >= 5 %``). ``type`` is the annotation's source text (``"None"`` without one), ``help``
+    the line's trailing comment. Raises ``ValueError`` if the notebook has no such cell or the cell
+    is not valid Python.
+    """
+    import ast
+
     import nbformat
-    import papermill as pm
 
     nb = nbformat.read(str(notebook), as_version=4)
-    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
         raise ValueError(f"{notebook}: no cell tagged 'parameters'")
-    params = pm.inspect_notebook(str(notebook))
-    return {
-        k: {"type": v["inferred_type_name"], "default": v["default"], "help": v["help"]} for k, v in params.items()
-    }
+    source = cells[0].source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        raise ValueError(f"{notebook}: the parameters cell is not valid Python: {err}") from err
+    lines = source.splitlines()
+    out: dict[str, dict[str, Any]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            name, ann, value = node.target.id, ast.unparse(node.annotation), node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, ann, value = node.targets[0].id, "None", node.value
+        else:
+            continue
+        line = lines[node.end_lineno - 1] if node.end_lineno else ""
+        comment = line.split("#", 1)[1].strip() if "#" in line else ""
+        out[name] = {"type": ann, "default": ast.unparse(value) if value is not None else "", "help": comment}
+    return out
 
 
 def _coerce(name: str, value: Any, declared: str, notebook: str) -> Any:

@@ -110,6 +110,16 @@ def test_cli_values_converted_to_declared_types(project):
         reports.resolve_parameters(nb, {"DAY": "31/12/2017"})
 
 
+def test_parameter_with_equals_in_its_comment_is_declared(tmp_path):
+    # papermill's own line parser skips this line; ours must not
+    nb = _nb(tmp_path / "n.ipynb", "from datetime import date\nMIN_LIFT: float = 2.0  # share >= 2x the population\n"
+             "START: date = date(2017, 1, 1)\nK = 3", "pass")
+    got = reports.declared_parameters(nb)
+    assert {k: v["type"] for k, v in got.items()} == {"MIN_LIFT": "float", "START": "date", "K": "None"}
+    assert got["MIN_LIFT"]["help"] == "share >= 2x the population"
+    assert reports.resolve_parameters(nb, {"MIN_LIFT": "3"}) == {"MIN_LIFT": 3.0}
+
+
 def test_unknown_notebook_selection(project):
     root, nb_dir, cfg = project
     with pytest.raises(ValueError, match="no notebook matches '09'"):
