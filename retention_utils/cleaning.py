@@ -5,25 +5,35 @@ by the later ones, so each removed row has exactly one reason.
 
 1. ``null_customer_id``: no customer id (cannot be attributed to anybody).
 2. ``exact_duplicate``: a row identical in every column to an earlier row (the first is kept).
-3. ``cancellation`` / ``cancelled_sale``: returns netted against their original sale. A line with
-   negative quantity or negative revenue is a cancellation; it is paired with the *latest* earlier (or
-   same-time) unpaired sale line of the same customer and product with the same absolute quantity.
-   Both lines are removed, so the pair nets to zero revenue, and an order left with no lines vanishes.
-4. ``unmatched_return``: a cancellation with no such sale (e.g. the sale predates the data). Removed;
-   the sales it might refer to are kept, since the log does not say which they are.
-5. ``outside_window``: ``order_ts`` before ``start`` or after the inclusive ``end`` day (e.g. the
-   one-day stub of 2018-01-01 at the end of The Complete Journey).
-6. ``non_merchandise``: product's department in ``exclude_departments`` (e.g. FUEL): needs ``products``.
-7. ``quantity_outlier``: quantity above ``max_quantity`` (CJ records fuel-like lines with
+3. ``outside_window``: ``order_ts`` before ``start`` or after the inclusive ``end`` day (e.g. the
+   one-day stub of 2018-01-01 at the end of The Complete Journey). Applied before returns are netted,
+   so a return after the window never changes a sale inside it (no look-ahead).
+4. Returns (a line with negative quantity or negative revenue) are netted against the *latest*
+   earlier (or same-time) sale line of the same customer and product still open:
+
+   * ``cancellation`` / ``cancelled_sale``: the return has the sale's full quantity and amount (the
+     80,995-unit cancellation of a sale minutes earlier): both lines are removed, their revenues
+     cancel, and an order left with no lines vanishes;
+   * ``return_netted``: a partial return (fewer units, or a partial refund of the amount) is removed
+     and its amount moved into the sale, whose quantity and revenue are reduced (counted in
+     ``report.changed``); a sale reduced to nothing is then removed as ``cancelled_sale``;
+   * ``unmatched_return``: no open earlier sale with at least the returned quantity and amount (e.g.
+     the sale predates the data). Removed; no sale is touched.
+
+   Quantities are compared with a tolerance of 1e-9 (``0.1 + 0.2`` matches ``0.3``).
+5. ``non_merchandise``: product's department in ``exclude_departments`` (e.g. FUEL): needs ``products``.
+6. ``quantity_outlier``: quantity above ``max_quantity`` (CJ records fuel-like lines with
    quantities such as 12,000 that are not units).
-8. ``non_positive``: quantity <= 0 or revenue <= 0 (lines of $0 or of 0 units: free items, weighed
+7. ``non_positive``: quantity <= 0 or revenue <= 0 (lines of $0 or of 0 units: free items, weighed
    items without a count, coupons), when ``drop_non_positive`` is true; when false they are kept and
    counted in ``report.flags``.
 
-Nothing is changed in place: the input table is not modified, kept rows keep their values.
+The input table is not modified.
 
 Reconciliation: ``rows_in == rows_kept + sum(rows removed per reason)`` and the same for revenue.
-Revenue is accounted in integer cents (``round(revenue * 100)`` per line), so the check is exact.
+Revenue is booked in integer micro-units (``round(revenue * 1e6)`` per line; a netted return's amount
+is moved into its sale in those units), so the check is exact; totals above 9e12 currency units are
+refused rather than overflowing.
 """
 
 from __future__ import annotations
@@ -40,10 +50,11 @@ from . import schema as S
 REASONS: dict[str, str] = {
     "null_customer_id": "no customer id",
     "exact_duplicate": "identical in every column to an earlier row",
-    "cancellation": "negative line netted against its original sale",
-    "cancelled_sale": "sale cancelled by a later negative line",
-    "unmatched_return": "negative line with no matching earlier sale",
     "outside_window": "order_ts outside the observation window",
+    "cancellation": "return of a sale's full quantity and amount, removed with the sale",
+    "cancelled_sale": "sale fully cancelled by later returns",
+    "return_netted": "partial return, its amount moved into the sale it reduces",
+    "unmatched_return": "return with no open earlier sale of at least its quantity and amount",
     "non_merchandise": "department excluded as non-merchandise",
     "quantity_outlier": "quantity above max_quantity",
     "non_positive": "quantity <= 0 or revenue <= 0",
@@ -77,27 +88,46 @@ class CleaningRules:
         unknown = set(cfg) - allowed
         if unknown:
             raise ValueError(f"cleaning config: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        for key in ("drop_exact_duplicates", "net_returns", "drop_non_positive"):
+            if key in cfg and not isinstance(cfg[key], bool):
+                raise ValueError(f"cleaning config: {key} must be true or false, not {cfg[key]!r}")
         if "exclude_departments" in cfg:
-            cfg["exclude_departments"] = tuple(cfg["exclude_departments"] or ())
+            depts = cfg["exclude_departments"] or ()
+            if isinstance(depts, str) or not all(isinstance(d, str) for d in depts):
+                raise ValueError(f"cleaning config: exclude_departments must be a list of names, e.g. [FUEL], not {depts!r}")
+            cfg["exclude_departments"] = tuple(depts)
+        mq = cfg.get("max_quantity")
+        if mq is not None and (isinstance(mq, bool) or not isinstance(mq, int | float)):
+            raise ValueError(f"cleaning config: max_quantity must be a number, not {mq!r}")
         return cls(**cfg)
 
 
-def _cents(revenue: pd.Series | np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(revenue, dtype="float64") * 100.0).astype(np.int64)
+MICRO = 1_000_000  # revenue book-keeping unit: 1e-6 currency units
+_MAX_TOTAL = 9e12  # |total| in currency units that int64 micro-units hold
+
+
+def _micro(revenue: pd.Series | np.ndarray) -> np.ndarray:
+    r = np.asarray(revenue, dtype="float64")
+    if np.abs(r).sum() > _MAX_TOTAL:
+        raise ValueError(f"revenue totals above {_MAX_TOTAL:.0e} currency units cannot be booked exactly; check the revenue column's unit")
+    return np.round(r * MICRO).astype(np.int64)
 
 
 @dataclass
 class CleaningReport:
-    """What :func:`clean_transactions` removed and why.
+    """What :func:`clean_transactions` removed or changed, and why.
 
     Attributes
     ----------
     rows_in, rows_kept : line counts.
-    revenue_in_cents, revenue_kept_cents : integer cents (exact).
+    revenue_in_units, revenue_kept_units : revenue in integer micro-units (1e-6 currency; exact).
     removed : DataFrame indexed by reason (in rule order, every rule listed) with columns
-        ``rows`` (int), ``revenue`` (float, currency), ``revenue_cents`` (int), ``orders_lost``
-        (orders that vanished because all their lines were removed for this reason, int),
-        ``description`` (str).
+        ``rows`` (int), ``revenue`` (float, currency), ``revenue_units`` (int), ``orders_lost``
+        (orders that vanished, each credited to the first rule that removed one of its lines, int),
+        ``description`` (str). A ``return_netted`` line books 0 revenue here: its amount moved into
+        the sale it reduced.
+    changed : DataFrame indexed by change (``reduced_by_return``) with ``rows`` and ``revenue`` (the
+        total change of the kept sales' revenue, negative, float currency).
     flags : counts of kept rows worth knowing about (e.g. ``unknown_product_lines``).
     customers_in, customers_kept, orders_in, orders_kept : distinct counts.
     rules : the :class:`CleaningRules` applied; ``window`` the inclusive (start, end) days.
@@ -107,9 +137,10 @@ class CleaningReport:
 
     rows_in: int
     rows_kept: int
-    revenue_in_cents: int
-    revenue_kept_cents: int
+    revenue_in_units: int
+    revenue_kept_units: int
     removed: pd.DataFrame
+    changed: pd.DataFrame
     flags: dict[str, int]
     customers_in: int
     customers_kept: int
@@ -121,20 +152,20 @@ class CleaningReport:
 
     @property
     def revenue_in(self) -> float:
-        return self.revenue_in_cents / 100.0
+        return self.revenue_in_units / MICRO
 
     @property
     def revenue_kept(self) -> float:
-        return self.revenue_kept_cents / 100.0
+        return self.revenue_kept_units / MICRO
 
     def reconciles(self) -> bool:
-        """True when rows and revenue (cents) add up exactly: in = kept + removed per reason."""
+        """True when rows and revenue (micro-units) add up exactly: in = kept + removed per reason."""
         rows_ok = self.rows_in == self.rows_kept + int(self.removed["rows"].sum())
-        cents_ok = self.revenue_in_cents == self.revenue_kept_cents + int(self.removed["revenue_cents"].sum())
-        return bool(rows_ok and cents_ok)
+        units_ok = self.revenue_in_units == self.revenue_kept_units + int(self.removed["revenue_units"].sum())
+        return bool(rows_ok and units_ok)
 
     def to_frame(self) -> pd.DataFrame:
-        """One table: ``input``, one row per reason, ``kept``; columns rows, share of rows, revenue,
+        """One table: one row per reason, ``kept``, ``input``; columns rows, share of rows, revenue,
         share of revenue, orders lost. The per-reason rows plus ``kept`` add up to ``input``."""
         rows = self.removed[["rows", "revenue", "orders_lost"]].copy()
         rows.loc["kept"] = [self.rows_kept, self.revenue_kept, np.nan]
@@ -147,13 +178,16 @@ class CleaningReport:
         return rows
 
     def summary(self) -> str:
-        """A plain-text account (one line per reason that removed anything)."""
+        """A plain-text account (one line per reason that removed or changed anything)."""
         lines = [f"rows in {self.rows_in:,} -> kept {self.rows_kept:,}; revenue {self.revenue_in:,.2f} -> "
                  f"{self.revenue_kept:,.2f}; customers {self.customers_in:,} -> {self.customers_kept:,}; "
                  f"orders {self.orders_in:,} -> {self.orders_kept:,}"]
         for reason, r in self.removed.iterrows():
             if r["rows"]:
                 lines.append(f"  - {reason}: {int(r['rows']):,} rows, {r['revenue']:,.2f} revenue ({r['description']})")
+        for change, r in self.changed.iterrows():
+            if r["rows"]:
+                lines.append(f"  ~ {change}: {int(r['rows']):,} kept rows changed, revenue {r['revenue']:,.2f}")
         for k, v in self.flags.items():
             lines.append(f"  * kept, flagged {k}: {v:,}")
         lines.append(f"reconciles: {self.reconciles()}")
@@ -166,50 +200,77 @@ class CleaningReport:
 def _day_bound(value: date | datetime | str | pd.Timestamp | None) -> pd.Timestamp | None:
     if value is None:
         return None
+    if isinstance(value, str):
+        return S.parse_timestamps(pd.Series([value]), "window bound").iloc[0].normalize()
     return pd.Timestamp(value).normalize()
 
 
-def _net_returns(tx: pd.DataFrame, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pair cancellations with sales; returns boolean masks (cancellation, cancelled_sale, unmatched)."""
+_QTY_TOL = 1e-9
+
+
+def _net_returns(
+    tx: pd.DataFrame, alive: np.ndarray, units: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Net returns against sales (module docstring, rule 4).
+
+    Returns ``(masks, quantity, units)``: boolean masks by reason (``cancellation``,
+    ``cancelled_sale``, ``return_netted``, ``unmatched_return``) and the possibly reduced quantity
+    and revenue micro-units of every row (``units`` of a netted return set to 0, its amount moved
+    into the sale).
+    """
     n = len(tx)
-    qty = tx[S.QUANTITY].to_numpy()
+    qty = tx[S.QUANTITY].to_numpy(dtype="float64").copy()
+    units = units.copy()
     rev = tx[S.REVENUE].to_numpy()
     negative = alive & ((qty < 0) | (rev < 0))
-    cancel = np.zeros(n, bool)
-    sale = np.zeros(n, bool)
-    unmatched = np.zeros(n, bool)
+    masks = {k: np.zeros(n, bool) for k in ("cancellation", "cancelled_sale", "return_netted", "unmatched_return")}
     if not negative.any():
-        return cancel, sale, unmatched
-    absq = np.abs(qty)
-    key = pd.DataFrame(
-        {"c": tx[S.CUSTOMER_ID].to_numpy(), "p": tx[S.PRODUCT_ID].to_numpy(), "q": absq}
-    )
-    neg_keys = key[negative].drop_duplicates()
-    cand = alive & (key.merge(neg_keys.assign(_hit=True), how="left", on=["c", "p", "q"])["_hit"].eq(True).to_numpy())
+        return masks, qty, units
+    cust = tx[S.CUSTOMER_ID].to_numpy()
+    prod = tx[S.PRODUCT_ID].to_numpy()
+    keys = pd.DataFrame({"c": cust, "p": prod})
+    neg_keys = keys[negative].drop_duplicates().assign(_hit=True)
+    cand = alive & keys.merge(neg_keys, how="left", on=["c", "p"])["_hit"].eq(True).to_numpy()
     idx = np.flatnonzero(cand)
-    sub = pd.DataFrame(
-        {
-            "pos": idx,
-            "c": key["c"].to_numpy()[idx],
-            "p": key["p"].to_numpy()[idx],
-            "q": absq[idx],
-            "ts": tx[S.ORDER_TS].to_numpy()[idx],
-            "neg": negative[idx],
-        }
-    )
-    # sales before cancellations at the same instant; position keeps the order otherwise stable
-    sub = sub.sort_values(["c", "p", "q", "ts", "neg", "pos"], kind="stable")
-    stacks: dict[tuple, list[int]] = {}
-    for pos, c, p, q, is_neg in zip(sub["pos"], sub["c"], sub["p"], sub["q"], sub["neg"], strict=True):
-        k = (c, p, q)
+    sub = pd.DataFrame({"pos": idx, "c": cust[idx], "p": prod[idx], "ts": tx[S.ORDER_TS].to_numpy()[idx],
+                        "neg": negative[idx]})
+    # sales before returns at the same instant; input position keeps the order otherwise stable
+    sub = sub.sort_values(["c", "p", "ts", "neg", "pos"], kind="stable")
+    original_qty = qty.copy()
+    original_units = units.copy()
+    open_sales: dict[tuple, list[int]] = {}
+    for pos, c, p, is_neg in zip(sub["pos"], sub["c"], sub["p"], sub["neg"], strict=True):
+        key = (c, p)
         if not is_neg:
-            stacks.setdefault(k, []).append(pos)
-        elif stacks.get(k):
-            sale[stacks[k].pop()] = True
-            cancel[pos] = True
-        else:
-            unmatched[pos] = True
-    return cancel, sale, unmatched
+            open_sales.setdefault(key, []).append(pos)
+            continue
+        rq, ru = abs(original_qty[pos]), abs(original_units[pos])
+        stack = open_sales.get(key, [])
+        # 1. an untouched sale with exactly this quantity and amount: cancel both
+        full = [s for s in reversed(stack) if qty[s] == original_qty[s] and abs(qty[s] - rq) <= _QTY_TOL
+                and units[s] == ru and units[s] == original_units[s]]
+        if full:
+            s = full[0]
+            stack.remove(s)
+            masks["cancellation"][pos] = masks["cancelled_sale"][s] = True
+            continue
+        # 2. the latest open sale with at least this quantity and amount: reduce it
+        part = [s for s in reversed(stack) if qty[s] >= rq - _QTY_TOL and units[s] >= ru]
+        if not part:
+            masks["unmatched_return"][pos] = True
+            continue
+        s = part[0]
+        masks["return_netted"][pos] = True
+        units[s] -= ru
+        units[pos] = 0
+        if abs(qty[s] - rq) > _QTY_TOL or units[s] > 0:
+            # fewer units returned, or the full quantity with a partial refund (a price adjustment:
+            # the units stay bought)
+            qty[s] = qty[s] - rq if abs(qty[s] - rq) > _QTY_TOL else qty[s]
+        if units[s] == 0 and abs(qty[s] - rq) <= _QTY_TOL:
+            stack.remove(s)
+            masks["cancelled_sale"][s] = True
+    return masks, qty, units
 
 
 def clean_transactions(
@@ -232,13 +293,14 @@ def clean_transactions(
     Returns
     -------
     (clean, report) : ``clean`` has the columns of ``tx``, the kept rows in their input order with a
-        fresh ``RangeIndex``; ``report`` is a :class:`CleaningReport` that reconciles.
+        fresh ``RangeIndex`` (sales reduced by partial returns carry their reduced quantity and
+        revenue); ``report`` is a :class:`CleaningReport` that reconciles.
 
     Raises
     ------
     ValueError : ``exclude_departments`` given without a products table with a ``department`` column;
-        ``start`` after ``end``.
-    SchemaError : ``tx`` lacks canonical columns.
+        ``start`` after ``end``; revenue totals beyond 9e12.
+    SchemaError : ``tx`` lacks canonical columns; a window bound string is ambiguous.
     """
     if not isinstance(rules, CleaningRules):
         rules = CleaningRules.from_config(rules)
@@ -251,23 +313,21 @@ def clean_transactions(
 
     n = len(tx)
     reason = np.full(n, "", dtype=object)
+    units_in = _micro(tx[S.REVENUE])
+    units = units_in.copy()
+    qty = tx[S.QUANTITY].to_numpy(dtype="float64")
 
     def assign(name: str, mask: np.ndarray) -> None:
         mask = mask & (reason == "")
         reason[mask] = name
 
-    assign("null_customer_id", tx[S.CUSTOMER_ID].isna().to_numpy())
     flags: dict[str, int] = {}
+    assign("null_customer_id", tx[S.CUSTOMER_ID].isna().to_numpy())
     dup = tx.duplicated(keep="first").to_numpy()
     if rules.drop_exact_duplicates:
         assign("exact_duplicate", dup)
     else:
         flags["exact_duplicate_lines_kept"] = int((dup & (reason == "")).sum())
-    if rules.net_returns:
-        cancel, sale, unmatched = _net_returns(tx, reason == "")
-        assign("cancellation", cancel)
-        assign("cancelled_sale", sale)
-        assign("unmatched_return", unmatched)
     ts = tx[S.ORDER_TS]
     outside = np.zeros(n, bool)
     if lo is not None:
@@ -275,6 +335,12 @@ def clean_transactions(
     if hi is not None:
         outside |= (ts >= hi + pd.Timedelta(days=1)).to_numpy()
     assign("outside_window", outside)
+    changed_rows = np.zeros(n, bool)
+    if rules.net_returns:
+        masks, qty, units = _net_returns(tx, reason == "", units)
+        for name in ("cancellation", "cancelled_sale", "return_netted", "unmatched_return"):
+            assign(name, masks[name])
+        changed_rows = (units != units_in) & (reason == "")
 
     department = None
     if products is not None and S.PRODUCT_ID in products:
@@ -287,30 +353,38 @@ def clean_transactions(
     if rules.exclude_departments:
         assign("non_merchandise", pd.Series(department).isin(rules.exclude_departments).to_numpy())
     if rules.max_quantity is not None:
-        assign("quantity_outlier", (tx[S.QUANTITY] > rules.max_quantity).to_numpy())
-    non_pos = ((tx[S.QUANTITY] <= 0) | (tx[S.REVENUE] <= 0)).to_numpy()
+        assign("quantity_outlier", qty > rules.max_quantity)
+    non_pos = (qty <= 0) | (units <= 0)
     if rules.drop_non_positive:
         assign("non_positive", non_pos)
     else:
         flags["non_positive_lines_kept"] = int((non_pos & (reason == "")).sum())
 
     keep = reason == ""
-    cents = _cents(tx[S.REVENUE])
+    changed_rows &= keep
     orders = tx[S.ORDER_ID].to_numpy()
     removed = pd.DataFrame(
-        [(name, int((reason == name).sum()), int(cents[reason == name].sum()), desc) for name, desc in REASONS.items()],
-        columns=["reason", "rows", "revenue_cents", "description"],
+        [(name, int((reason == name).sum()), int(units[reason == name].sum()), desc) for name, desc in REASONS.items()],
+        columns=["reason", "rows", "revenue_units", "description"],
     ).set_index("reason")
-    removed.insert(1, "revenue", removed["revenue_cents"] / 100.0)
+    removed.insert(1, "revenue", removed["revenue_units"] / MICRO)
     removed.insert(3, "orders_lost", _lost_orders(removed.index, reason, orders, keep))
+    delta = units[changed_rows] - units_in[changed_rows]
+    changed = pd.DataFrame({"rows": [int(changed_rows.sum())], "revenue": [float(delta.sum()) / MICRO]},
+                           index=pd.Index(["reduced_by_return"], name="change"))
 
-    clean = tx.loc[keep].reset_index(drop=True)
+    clean = tx.loc[keep].copy()
+    if changed_rows.any():
+        clean[S.QUANTITY] = qty[keep]
+        clean[S.REVENUE] = np.where(changed_rows[keep], units[keep] / MICRO, clean[S.REVENUE].to_numpy())
+    clean = clean.reset_index(drop=True)
     report = CleaningReport(
         rows_in=n,
         rows_kept=len(clean),
-        revenue_in_cents=int(cents.sum()),
-        revenue_kept_cents=int(_cents(clean[S.REVENUE]).sum()),
+        revenue_in_units=int(units_in.sum()),
+        revenue_kept_units=int(units[keep].sum()),
         removed=removed,
+        changed=changed,
         flags=flags,
         customers_in=int(tx[S.CUSTOMER_ID].nunique()),
         customers_kept=int(clean[S.CUSTOMER_ID].nunique()),
@@ -353,5 +427,11 @@ def load_clean(
     cfg = dataset if isinstance(dataset, dict) else load_config(dataset)
     ds = load_dataset(cfg)
     clean, report = clean_transactions(ds.transactions, ds.products, cfg.get("cleaning"), start, end)
+    if clean.empty:
+        ts = ds.transactions[S.ORDER_TS]
+        raise ValueError(
+            f"dataset {cfg.get('name')!r}: no line is left after cleaning (window {start} .. {end}; the data "
+            f"covers {ts.min().date()} .. {ts.max().date()}):\n" + report.summary()
+        )
     ds.transactions = clean
     return ds, report

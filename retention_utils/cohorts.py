@@ -103,10 +103,20 @@ def cohort_retention(
     S.require_columns(tx, (S.CUSTOMER_ID, S.ORDER_TS))
     S.require_non_empty(tx)
     ts = tx[S.ORDER_TS]
-    lo = ts.min().normalize() if start is None else pd.Timestamp(start).normalize()
-    hi = ts.max().normalize() if end is None else pd.Timestamp(end).normalize()
+    data_lo, data_hi = ts.min().normalize(), ts.max().normalize()
+    lo = data_lo if start is None else pd.Timestamp(start).normalize()
+    hi = data_hi if end is None else pd.Timestamp(end).normalize()
+    # the data cannot show activity after its last day: an end beyond it is clamped, so those
+    # periods are NaN (not observed) rather than 0 %, and the last real period may become partial
+    hi = min(hi, data_hi)
+    if hi < data_lo or lo > data_hi:
+        raise ValueError(
+            f"the window {lo.date()} .. {hi.date()} holds no transactions (the data covers {data_lo.date()} .. {data_hi.date()})"
+        )
     if hi < lo:
-        raise ValueError(f"empty window: start {lo.date()} after end {hi.date()}")
+        raise ValueError(
+            f"empty window: start {lo.date()} after end {hi.date()} (the data covers {data_lo.date()} .. {data_hi.date()})"
+        )
 
     first = tx.groupby(S.CUSTOMER_ID)[S.ORDER_TS].min()
     cohort_of = _to_period(first, period)

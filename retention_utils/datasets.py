@@ -102,6 +102,8 @@ def load_dataset(dataset: str | os.PathLike | dict) -> Dataset:
     ``*_columns`` mappings).
     """
     cfg = dataset if isinstance(dataset, dict) else load_config(dataset)
+    if not isinstance(cfg.get("source"), dict):
+        raise ValueError(f"dataset {cfg.get('name')!r}: 'source:' must be a mapping with 'kind:' and its arguments")
     src = dict(cfg["source"])
     kind = src.pop("kind", None)
     if kind == "complete_journey":
@@ -309,22 +311,51 @@ def load_cdnow(sample: bool = False) -> Dataset:
 def _read_table(path: Path, **read_kwargs: Any) -> pd.DataFrame:
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if suffix in {".parquet", ".pq"}:
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except Exception as err:  # noqa: BLE001 - pyarrow raises many types for a non-parquet file
+            raise S.SchemaError(f"{path}: not a readable parquet file ({type(err).__name__}: {err})") from err
     if suffix in {".csv", ".csv.gz", ".txt", ".tsv"}:
         sep = read_kwargs.pop("sep", "\t" if suffix == ".tsv" else ",")
-        # ids and dates are read as text so that leading zeros and date formats survive
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True, **read_kwargs)
+        # every column as text, so ids keep leading zeros and dates keep their format; only empty cells
+        # are missing ("NA" or "None" is a legitimate id, not a null)
+        try:
+            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                               index_col=False, **read_kwargs)
+        except pd.errors.EmptyDataError as err:
+            raise S.SchemaError(f"{path}: the file is empty (no header, no rows)") from err
+        except UnicodeDecodeError as err:
+            raise S.SchemaError(f"{path}: not UTF-8 text ({err.reason}); give its encoding, e.g. encoding: latin-1") from err
     raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv, .csv.gz, .tsv or .parquet")
 
 
-def _mapping(columns: dict[str, str] | str | os.PathLike | None) -> dict[str, str]:
+def _mapping(columns: dict[str, str] | str | os.PathLike | None, base: Path | None = None) -> dict[str, str]:
     if columns is None:
         return {}
     if isinstance(columns, dict):
-        return dict(columns)
-    with open(columns, encoding="utf-8") as fh:
+        return {str(k): str(v) for k, v in columns.items()}
+    if not isinstance(columns, str | os.PathLike):
+        raise ValueError(f"a column mapping must be a dict or the path of a YAML file, not {type(columns).__name__}")
+    path = Path(columns)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.is_file():
+        raise FileNotFoundError(f"column mapping file {str(path)!r} does not exist")
+    with open(path, encoding="utf-8") as fh:
         loaded = yaml.safe_load(fh) or {}
-    return dict(loaded.get("columns", loaded))
+    return _mapping(loaded.get("columns", loaded) if isinstance(loaded, dict) else loaded)
+
+
+def _to_number_text(values: pd.Series, decimal: str | None, thousands: str | None) -> pd.Series:
+    """Apply a file's decimal and thousands separators to a text column of numbers."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values
+    out = values
+    if thousands:
+        out = out.str.replace(thousands, "", regex=False)
+    if decimal and decimal != ".":
+        out = out.str.replace(decimal, ".", regex=False)
+    return out
 
 
 def load_transactions_file(
@@ -345,7 +376,8 @@ def load_transactions_file(
     date_format : ``strftime`` format of ``order_ts``; required for ``dd/mm/yyyy``-like strings.
     order_id_from : ``"customer_day"`` derives ``order_id = customer_id-YYYYMMDD`` when the log has
         no order ids (like CDNOW); ``None`` requires an ``order_id`` column.
-    read_kwargs : passed to :func:`pandas.read_csv` (e.g. ``sep=";"``).
+    read_kwargs : passed to :func:`pandas.read_csv` (e.g. ``sep=";"``, ``encoding="latin-1"``);
+        ``decimal=","`` and ``thousands="."`` are applied to ``quantity`` and ``revenue``.
 
     Returns
     -------
@@ -359,32 +391,56 @@ def load_transactions_file(
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"transaction file {str(p)!r} does not exist")
-    df = S.rename_columns(_read_table(p, **read_kwargs), _mapping(columns))
+    decimal = read_kwargs.pop("decimal", None)
+    thousands = read_kwargs.pop("thousands", None)
+    mapping_base = read_kwargs.pop("_base", None)
+    df = S.rename_columns(_read_table(p, **read_kwargs), _mapping(columns, mapping_base))
+    for col in (S.QUANTITY, S.REVENUE):
+        if col in df and (decimal or thousands):
+            df[col] = _to_number_text(df[col], decimal, thousands)
     if order_id_from == "customer_day":
         S.require_columns(df, (S.CUSTOMER_ID, S.ORDER_TS))
+        if S.ORDER_ID in df:
+            raise S.SchemaError("order_id_from: customer_day would overwrite the file's order_id column; "
+                                "map it or drop order_id_from")
         ts = S.parse_timestamps(df[S.ORDER_TS], S.ORDER_TS, date_format)
         df[S.ORDER_TS] = ts
-        df[S.ORDER_ID] = df[S.CUSTOMER_ID].astype(str) + "-" + ts.dt.strftime("%Y%m%d")
+        df[S.CUSTOMER_ID] = S.as_id(df[S.CUSTOMER_ID])
+        df[S.ORDER_ID] = (df[S.CUSTOMER_ID] + "-" + ts.dt.strftime("%Y%m%d")).where(df[S.CUSTOMER_ID].notna(), None)
     elif order_id_from is not None:
         raise ValueError(f"order_id_from must be None or 'customer_day', not {order_id_from!r}")
     return S.validate_transactions(df, date_format=date_format)
 
 
-def _load_attribute_file(path: Path, key: str, columns: Any) -> pd.DataFrame:
-    df = S.rename_columns(_read_table(path), _mapping(columns), table=path.name)
+def _load_attribute_file(path: Path, key: str, columns: Any, base: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(f"attribute file {str(path)!r} does not exist")
+    df = S.rename_columns(_read_table(path), _mapping(columns, base), table=path.name)
     S.require_columns(df, [key], table=path.name)
-    df[key] = df[key].astype(str)
+    df[key] = S.as_id(df[key])
+    missing = df[key].isna()
+    if missing.any():
+        raise S.SchemaError(f"{path.name}: {key!r} has missing values: " + S._examples(df, missing))
     dup = df[key].duplicated(keep=False)
     if dup.any():
         raise S.SchemaError(f"{path.name}: {key!r} must be unique; duplicated: " + S._examples(df, dup, key))
     return df
 
 
+FILE_SOURCE_KEYS = {
+    "path", "columns", "date_format", "order_id_from", "products", "product_columns", "customers",
+    "customer_columns", "sep", "encoding", "decimal", "thousands",
+}
+
+
 def _load_file_source(src: dict[str, Any], base: Path) -> Dataset:
     src = dict(src)
+    unknown = sorted(set(src) - FILE_SOURCE_KEYS)
+    if unknown:
+        raise ValueError(f"dataset config source: unknown key(s) {unknown}; allowed: {sorted(FILE_SOURCE_KEYS)}")
 
     def resolve(p: str) -> Path:
-        q = Path(os.path.expandvars(os.path.expanduser(p)))
+        q = Path(os.path.expandvars(os.path.expanduser(str(p))))
         return q if q.is_absolute() else (base / q).resolve()
 
     if "path" not in src:
@@ -393,7 +449,15 @@ def _load_file_source(src: dict[str, Any], base: Path) -> Dataset:
     product_columns = src.pop("product_columns", None)
     customers = src.pop("customers", None)
     customer_columns = src.pop("customer_columns", None)
-    tx = load_transactions_file(resolve(src.pop("path")), **src)
-    prod = _load_attribute_file(resolve(products), S.PRODUCT_ID, product_columns) if products else None
-    cust = _load_attribute_file(resolve(customers), S.CUSTOMER_ID, customer_columns) if customers else None
+    tx = load_transactions_file(resolve(src.pop("path")), _base=base, **src)
+    prod = _load_attribute_file(resolve(products), S.PRODUCT_ID, product_columns, base) if products else None
+    cust = _load_attribute_file(resolve(customers), S.CUSTOMER_ID, customer_columns, base) if customers else None
+    if prod is not None:
+        found = tx[S.PRODUCT_ID].isin(prod[S.PRODUCT_ID])
+        if found.mean() < 0.5:
+            raise S.SchemaError(
+                f"only {found.mean():.1%} of transaction lines have a product id found in {products!r}: the ids do "
+                f"not match (e.g. transactions {tx[S.PRODUCT_ID].head(3).tolist()} vs products "
+                f"{prod[S.PRODUCT_ID].head(3).tolist()}); check the column mapping and id formats"
+            )
     return Dataset("file", tx, prod, cust)

@@ -16,7 +16,8 @@ every notebook) and ``records.json``. A failing notebook still gets its executed
 showing the error; the other notebooks still run; the command exits 1 and names the failures.
 
 Parameters: the YAML's ``parameters:`` go to every notebook, ``notebooks: {name: {...}}`` to one, and
-``-p NAME VALUE`` on the command line to all selected notebooks. Each name must be declared in the
+``-p NAME VALUE`` on the command line to all selected notebooks. ``DATASET`` is always set by the
+runner to the config it was given (a ``-p DATASET`` that contradicts ``--dataset`` is an error). Each name must be declared in the
 notebook's cell tagged ``parameters`` (else :class:`ParameterError` before anything runs). Values
 arrive typed: YAML dates become ``datetime.date``, lists stay lists, and a command-line string is
 converted to the type the notebook declares (``int``, ``float``, ``bool``, ``list``, ``dict``, ``date``).
@@ -511,11 +512,24 @@ def run_reports(
     nb_dir = Path(notebook_dir) if notebook_dir else NOTEBOOK_DIR
     paths = select_notebooks(cfg, notebooks, nb_dir)
     out_dir = Path(output_dir or REPORTS_DIR) / str(cfg["name"])
+    from .datasets import config_dir
+
+    # DATASET always names the config the runner was given (its name, or its path when it lives outside
+    # configs/), so a report can never carry one dataset's title and another's numbers
+    cfg_path = Path(cfg["_path"])
+    dataset_ref = str(cfg["name"]) if cfg_path.parent == config_dir().resolve() and cfg_path.stem == cfg["name"] else str(cfg_path)
+    overrides = dict(parameters or {})
+    if "DATASET" in overrides and str(overrides["DATASET"]) not in {dataset_ref, str(cfg["name"]), str(dataset)}:
+        raise ParameterError(
+            f"-p DATASET {overrides['DATASET']!r} contradicts --dataset {str(dataset)!r}; choose the data with --dataset"
+        )
     common = dict(cfg.get("parameters") or {})
     per_nb = cfg.get("notebooks") or {}
     resolved = {}
     for p in paths:
-        params = {**common, **(per_nb.get(p.stem) or {}), **dict(parameters or {})}
+        params = {**common, **(per_nb.get(p.stem) or {}), **overrides}
+        if "DATASET" in declared_parameters(p):
+            params["DATASET"] = dataset_ref
         resolved[p] = resolve_parameters(p, params)
     runs = []
     for i, p in enumerate(paths, 1):
@@ -563,7 +577,10 @@ def refresh_notebook(path: str | os.PathLike, kernel_name: str = "python3", time
 def _parse_cli_params(pairs: Iterable[Sequence[str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, raw in pairs:
-        out[name] = yaml.safe_load(raw) if raw.strip() else raw
+        try:
+            out[name] = yaml.safe_load(raw) if raw.strip() else raw
+        except (yaml.YAMLError, ValueError):  # e.g. "2017-13-01" looks like a YAML date but is none
+            out[name] = raw
     return out
 
 
@@ -573,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run notebooks for a dataset and write HTML reports")
     run.add_argument("--dataset", default="complete_journey", help="config name in configs/ or a YAML path")
-    run.add_argument("--notebooks", nargs="*", help="notebook names or prefixes (default: all of the config)")
+    run.add_argument("--notebooks", nargs="+", help="notebook names or prefixes (default: all of the config)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="override a parameter (value parsed as YAML, then converted to the declared type)")
     run.add_argument("--output-dir", default=None, help="default: reports/")

@@ -26,6 +26,7 @@ Customers: ``customer_id`` plus attributes (demographics).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -58,6 +59,7 @@ PACKAGE_SIZE = "package_size"
 
 # Date strings such as "08/03/2014" read differently day-first and month-first.
 _AMBIGUOUS_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})\b"
+_AMBIGUOUS_DATE_ANYWHERE = r"(?<![\d/.\-])\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{1,2})(?![\d/.\-])"
 
 EXAMPLE_ROWS = 5
 
@@ -101,69 +103,105 @@ def is_ambiguous_day_month(values: pd.Series) -> bool:
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return False
     sample = values.dropna().astype(str)
-    return bool(sample.str.match(_AMBIGUOUS_DATE).any())
+    return bool(sample.str.contains(_AMBIGUOUS_DATE_ANYWHERE).any())
+
+
+_RELATIVE_WORDS = r"^\s*(today|now|yesterday|tomorrow)\s*$"
 
 
 def parse_timestamps(values: pd.Series, column: str = ORDER_TS, date_format: str | None = None) -> pd.Series:
-    """Parse ``values`` into tz-naive ``datetime64[ns]``.
+    """Parse ``values`` into tz-naive ``datetime64[ns]`` local time.
 
     Parameters
     ----------
-    values : Series of str, datetime-like or int (``YYYYMMDD``).
+    values : Series of str, datetime-like, or integer / integral float ``YYYYMMDD``.
     column : name used in error messages.
     date_format : an explicit ``strftime`` format (e.g. ``"%d/%m/%Y"``). Required when the strings are
-        ambiguous between day-first and month-first (e.g. ``"08/03/2014"``).
+        ambiguous between day-first and month-first (e.g. ``"08/03/2014"``, anywhere in the string).
 
     Returns
     -------
-    Series of dtype ``datetime64[ns]`` (tz-aware input is converted to UTC and made naive).
+    Series of dtype ``datetime64[ns]``. Time-zone-aware input keeps its *local wall-clock time* and
+    drops the offset (``2014-12-31T22:00-05:00`` -> ``2014-12-31 22:00``), so an evening order stays on
+    its local day.
 
     Raises
     ------
     SchemaError
-        when the column is ambiguous and no format is given, or when any non-null value does not parse
-        (the message names the rows), or when values are missing.
+        the column is ambiguous and no format is given; a value does not parse, is a relative word
+        ("today", "now"), or is a number other than ``YYYYMMDD`` (epoch seconds, Excel serials); values
+        with different time-zone offsets; missing values. Messages name the rows.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         out = values
     else:
         if date_format is None and is_ambiguous_day_month(values):
+            first = values.dropna().astype(str)
+            example = first[first.str.contains(_AMBIGUOUS_DATE_ANYWHERE)].iloc[0]
             raise SchemaError(
-                f"column {column!r}: dates such as {values.dropna().iloc[0]!r} read differently day-first "
+                f"column {column!r}: dates such as {example!r} read differently day-first "
                 "and month-first. Give the format explicitly, e.g. date_format='%d/%m/%Y' or '%m/%d/%Y'."
             )
-        if pd.api.types.is_integer_dtype(values) and date_format is None:
-            date_format = "%Y%m%d"
-            values = values.astype(str)
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            whole = values.dropna()
+            ok = (whole == np.floor(whole)) & (whole >= 1000_01_01) & (whole <= 9999_12_31)
+            if not ok.all():
+                raise SchemaError(
+                    f"column {column!r}: numeric timestamps other than YYYYMMDD (epoch seconds, Excel serial "
+                    "days) are not read; convert them to dates first: " + _examples(values.to_frame(column), ~values.isin(whole[ok]) & values.notna())
+                )
+            values = values.astype("Int64").astype(str).where(values.notna(), None)
+            date_format = date_format or "%Y%m%d"
+        text = values.astype(str)
+        relative = values.notna() & text.str.match(_RELATIVE_WORDS, case=False)
+        if relative.any():
+            raise SchemaError(f"column {column!r}: relative dates are not timestamps: " + _examples(values.to_frame(column), relative))
+        mixed_tz = False
         try:
-            out = pd.to_datetime(values, format=date_format if date_format else "mixed", errors="coerce")
-        except (ValueError, TypeError) as err:  # pragma: no cover - pandas raises only for odd formats
-            raise SchemaError(f"column {column!r}: cannot parse timestamps ({err}).") from err
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # pandas 2 warns before keeping mixed offsets
+                out = pd.to_datetime(values, format=date_format if date_format else "mixed", errors="coerce")
+            mixed_tz = out.dtype == object  # mixed offsets: pandas 2 keeps Python datetimes
+        except (ValueError, TypeError, OverflowError) as err:
+            if "time zone" not in str(err) and "tz" not in str(err):
+                raise SchemaError(f"column {column!r}: cannot parse timestamps ({err}).") from err
+            mixed_tz = True
+        if mixed_tz:
+            raise SchemaError(
+                f"column {column!r}: timestamps carry different time-zone offsets; convert them to one local "
+                "time (or UTC) before loading: " + _examples(values.to_frame(column), values.notna())
+            )
         bad = out.isna() & values.notna()
         if bad.any():
             raise SchemaError(
                 f"column {column!r}: timestamps that do not parse"
-                f"{' with format ' + repr(date_format) if date_format else ''}: "
+                f"{' with format ' + repr(date_format) if date_format else ''} (or out of range): "
                 + _examples(values.to_frame(column), bad, column)
             )
     if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+        out = out.dt.tz_localize(None)  # keep the local wall-clock time
     out = out.astype("datetime64[ns]")
     if out.isna().any():
         raise SchemaError(f"column {column!r}: missing timestamps: " + _examples(out.to_frame(column), out.isna()))
     return out
 
 
-def _as_id(values: pd.Series) -> pd.Series:
-    """Ids as Python ``str`` (object dtype); integral floats lose their ``.0``; nulls stay null."""
+def as_id(values: pd.Series) -> pd.Series:
+    """Ids as Python ``str`` (object dtype), the same rule for every table: integral floats lose their
+    ``.0`` (``3.0`` -> ``"3"``), surrounding white space is stripped (``" 1"`` -> ``"1"``), empty
+    strings and nulls become null (``None``)."""
     if pd.api.types.is_float_dtype(values):
         whole = values.dropna()
         if (whole == np.floor(whole)).all():
             values = values.astype("Int64")
     out = values.astype(object)
     mask = out.notna()
-    out[mask] = out[mask].astype(str)
-    return out
+    out[mask] = out[mask].astype(str).str.strip()
+    out[mask & (out == "")] = None
+    return out.where(out.notna(), None)
+
+
+_as_id = as_id
 
 
 def to_float(values: pd.Series, column: str) -> pd.Series:
@@ -235,5 +273,11 @@ def rename_columns(df: pd.DataFrame, mapping: Mapping[str, str], table: str = "t
         raise SchemaError(
             f"{table}: the column mapping names column(s) not in the file: {absent}; "
             f"the file has {list(df.columns)}."
+        )
+    clash = [c for c, src in mapping.items() if c != src and c in df.columns]
+    if clash:
+        raise SchemaError(
+            f"{table}: the file already has column(s) {clash} and the mapping maps another column onto them "
+            f"({ {c: mapping[c] for c in clash} }); drop one of the two or map the file's own column."
         )
     return df.rename(columns={src: canon for canon, src in mapping.items()})

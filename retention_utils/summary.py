@@ -73,13 +73,21 @@ def canonical_order(tx: pd.DataFrame) -> pd.DataFrame:
     return tx.sort_values(cols, kind="stable")
 
 
+def to_day(value: DateLike, what: str = "date") -> pd.Timestamp:
+    """A date argument as a normalised Timestamp; strings go through the strict parser of
+    :func:`retention_utils.schema.parse_timestamps` (ambiguous ``05/04/2017`` is refused)."""
+    if isinstance(value, str):
+        return S.parse_timestamps(pd.Series([value]), what).iloc[0].normalize()
+    return pd.Timestamp(value).normalize()
+
+
 def _check(tx: pd.DataFrame, observation_end: DateLike | None) -> tuple[pd.DataFrame, pd.Timestamp]:
     S.require_columns(tx, (S.CUSTOMER_ID, S.ORDER_ID, S.ORDER_TS, S.REVENUE))
     S.require_non_empty(tx)
     if tx[S.CUSTOMER_ID].isna().any():
         raise S.SchemaError("transactions have null customer ids; clean them first (clean_transactions)")
     last_day = tx[S.ORDER_TS].max().normalize()
-    end = last_day if observation_end is None else pd.Timestamp(observation_end).normalize()
+    end = last_day if observation_end is None else to_day(observation_end, "observation_end")
     late = tx[S.ORDER_TS] >= end + pd.Timedelta(days=1)
     if late.any():
         raise ValueError(
@@ -209,13 +217,25 @@ def calibration_holdout_split(
     Example (CDNOW, Fader, Hardie & Lee 2005): ``cutoff="1997-10-01"``, ``holdout_end="1998-06-30"``,
     ``time_unit="weeks"`` gives the weeks 1-39 calibration and weeks 40-78 holdout.
 
-    Raises ``ValueError`` when no transaction is before the cutoff or ``holdout_end < cutoff``.
+    Raises ``ValueError`` when no transaction is before the cutoff, ``holdout_end < cutoff`` or
+    ``holdout_end`` is after the last transaction (unobserved days would look like inactivity);
+    ``SchemaError`` for null customer ids or an ambiguous date string.
     """
     unit = _unit(time_unit)
-    cut = pd.Timestamp(cutoff).normalize()
-    end = tx[S.ORDER_TS].max().normalize() if holdout_end is None else pd.Timestamp(holdout_end).normalize()
+    S.require_columns(tx, (S.CUSTOMER_ID, S.ORDER_ID, S.ORDER_TS, S.REVENUE))
+    S.require_non_empty(tx)
+    if tx[S.CUSTOMER_ID].isna().any():
+        raise S.SchemaError("transactions have null customer ids; clean them first (clean_transactions)")
+    cut = to_day(cutoff, "cutoff")
+    last_day = tx[S.ORDER_TS].max().normalize()
+    end = last_day if holdout_end is None else to_day(holdout_end, "holdout_end")
     if end < cut:
         raise ValueError(f"holdout_end {end.date()} is before the cutoff {cut.date()}")
+    if end > last_day:
+        raise ValueError(
+            f"holdout_end {end.date()} is after the last transaction ({last_day.date()}): the days in between are "
+            "not observed, and every customer would look inactive in them. Use holdout_end <= the data's last day."
+        )
     ts = tx[S.ORDER_TS]
     cal = tx[ts < cut]
     if cal.empty:

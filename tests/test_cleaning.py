@@ -21,7 +21,7 @@ def test_cancellation_nets_against_its_sale():
     clean, rep = clean_transactions(tx)
     assert clean[S.ORDER_ID].tolist() == ["A2"]
     assert _reasons(rep) == {"cancellation": 1, "cancelled_sale": 1}
-    assert rep.removed.loc["cancellation", "revenue_cents"] + rep.removed.loc["cancelled_sale", "revenue_cents"] == 0
+    assert rep.removed.loc["cancellation", "revenue_units"] + rep.removed.loc["cancelled_sale", "revenue_units"] == 0
     assert rep.orders_in == 3 and rep.orders_kept == 1
     assert clean[S.REVENUE].sum() == 5.0
     assert rep.reconciles()
@@ -55,7 +55,7 @@ def test_rule_order_duplicates_nulls_window_nonpositive():
     assert _reasons(rep) == {"null_customer_id": 1, "exact_duplicate": 1, "outside_window": 1, "non_positive": 2}
     assert len(clean) == 1
     assert rep.rows_in == 6 and rep.rows_kept == 1
-    assert rep.revenue_in_cents == 1500 and rep.revenue_kept_cents == 200
+    assert rep.revenue_in_units == 15_000_000 and rep.revenue_kept_units == 2_000_000
     assert rep.removed["orders_lost"].sum() == rep.orders_in - rep.orders_kept
     assert rep.reconciles()
 
@@ -102,3 +102,59 @@ def test_input_not_modified_and_report_table_adds_up():
     assert list(t.index[: len(REASONS)]) == list(REASONS)
     assert t.loc[list(REASONS) + ["kept"], "rows"].sum() == t.loc["input", "rows"]
     assert np.isclose(t.loc[list(REASONS) + ["kept"], "revenue"].sum(), t.loc["input", "revenue"])
+
+
+def test_partial_return_reduces_its_sale():
+    tx = make_tx([
+        ("c", "o1", "2020-01-01", "X", 3, 30.0),
+        ("c", "r1", "2020-01-02", "X", -1, -10.0),
+        ("c", "o2", "2020-01-03", "Y", 1, 5.0),
+    ])
+    clean, rep = clean_transactions(tx)
+    assert clean[S.QUANTITY].tolist() == [2.0, 1.0]
+    assert clean[S.REVENUE].tolist() == [20.0, 5.0]
+    assert _reasons(rep) == {"return_netted": 1}
+    assert rep.removed.loc["return_netted", "revenue"] == 0.0  # its amount moved into the sale
+    assert rep.changed.loc["reduced_by_return", "rows"] == 1
+    assert rep.changed.loc["reduced_by_return", "revenue"] == -10.0
+    assert rep.revenue_kept == 25.0 and rep.revenue_in == 25.0
+    assert rep.reconciles()
+
+
+def test_partial_refund_keeps_the_net_amount_and_units():
+    tx = make_tx([("c", "o1", "2020-01-01", "X", 1, 10.0), ("c", "r1", "2020-01-02", "X", -1, -8.0)])
+    clean, rep = clean_transactions(tx)
+    assert clean[[S.QUANTITY, S.REVENUE]].values.tolist() == [[1.0, 2.0]]
+    assert rep.reconciles()
+
+
+def test_returns_in_pieces_cancel_the_sale():
+    tx = make_tx([
+        ("c", "o1", "2020-01-01", "X", 0.3, 3.0),
+        ("c", "r1", "2020-01-02", "X", -0.1, -1.0),
+        ("c", "r2", "2020-01-03", "X", -(0.1 + 0.1), -2.0),  # float noise in the quantity
+    ])
+    clean, rep = clean_transactions(tx)
+    assert clean.empty
+    assert _reasons(rep) == {"return_netted": 2, "cancelled_sale": 1}
+    assert rep.reconciles() and rep.revenue_in == 0.0
+
+
+def test_return_after_the_window_does_not_touch_a_sale_inside_it():
+    tx = make_tx([("c", "o1", "2020-12-30", "X", 2, 20.0), ("c", "r1", "2021-01-05", "X", -2, -20.0)])
+    clean, rep = clean_transactions(tx, end="2020-12-31")
+    assert clean[S.ORDER_ID].tolist() == ["o1"]
+    assert _reasons(rep) == {"outside_window": 1}
+
+
+def test_sub_cent_revenue_books_exactly():
+    tx = make_tx([("c", f"o{i}", "2020-01-01", "X", 1, 0.015) for i in range(1000)])
+    _, rep = clean_transactions(tx)
+    assert rep.revenue_in == pytest.approx(15.0, abs=1e-9) and rep.revenue_kept == pytest.approx(15.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("bad", [{"exclude_departments": "FUEL"}, {"drop_non_positive": "false"},
+                                 {"max_quantity": "1000"}])
+def test_config_values_of_the_wrong_type_refused(bad):
+    with pytest.raises(ValueError, match=list(bad)[0]):
+        CleaningRules.from_config(bad)

@@ -23,7 +23,9 @@ def _cohort_log():
 
 
 def test_hand_cohorts():
-    ct = cohort_retention(_cohort_log(), "M", start="2020-01-01", end="2020-03-31")
+    # the data ends 2020-03-20, so March is partial: flag it to read its values
+    ct = cohort_retention(_cohort_log(), "M", start="2020-01-01", end="2020-03-31", partial="flag")
+    assert ct.window[1] == pd.Timestamp("2020-03-20")  # an end after the data is clamped to it
     assert ct.sizes.tolist() == [100, 50]
     r = ct.retention
     assert r.loc[pd.Period("2020-01", "M"), 0] == 1.0
@@ -40,7 +42,7 @@ def test_hand_cohorts():
 
 def test_cohort_from_full_history_with_later_window():
     tx = make_tx([("c", "1", "2023-11-10", "p", 1, 1.0), ("c", "2", "2024-02-03", "p", 1, 1.0)])
-    ct = cohort_retention(tx, "M", start="2024-01-01", end="2024-02-29")
+    ct = cohort_retention(tx, "M", start="2024-01-01", end="2024-02-29", partial="flag")
     assert list(ct.sizes.index) == [pd.Period("2023-11", "M")]
     r = ct.retention.loc[pd.Period("2023-11", "M")]
     assert np.isnan(r[0]) and np.isnan(r[1])  # Nov and Dec are outside the window
@@ -68,7 +70,7 @@ def test_weekly_cohorts():
         ("a", "2", "2024-01-08", "p", 1, 1.0),
         ("b", "3", "2024-01-07", "p", 1, 1.0),  # Sunday: same week as a's first
     ])
-    ct = cohort_retention(tx, "W", end="2024-01-14")
+    ct = cohort_retention(tx, "W", end="2024-01-14", partial="flag")
     assert ct.sizes.tolist() == [2]
     assert ct.retention.iloc[0].tolist() == [1.0, 0.5]
 
@@ -79,5 +81,18 @@ def test_bad_arguments():
         cohort_retention(tx, "Q")
     with pytest.raises(ValueError, match="partial"):
         cohort_retention(tx, partial="keep")
-    with pytest.raises(ValueError, match="empty window"):
+    with pytest.raises(ValueError, match="empty window|holds no transactions"):
         cohort_retention(tx, start="2020-03-01", end="2020-01-01")
+    with pytest.raises(ValueError, match="holds no transactions"):
+        cohort_retention(tx, start="2019-01-01", end="2019-06-30")
+
+
+def test_end_after_the_data_is_not_zero_retention():
+    tx = make_tx([("a", "1", "2011-08-05", "p", 1, 1.0), ("a", "2", "2011-09-29", "p", 1, 1.0),
+                  ("b", "3", "2011-08-10", "p", 1, 1.0)])
+    ct = cohort_retention(tx, "M", end="2011-12-09")
+    # October and November are after the data: not observed (NaN), never 0 %; September is partial
+    assert list(ct.retention.columns) == [0]
+    flagged = cohort_retention(tx, "M", end="2011-12-09", partial="flag")
+    assert flagged.retention.iloc[0].tolist() == [1.0, 0.5]
+    assert bool(flagged.partial.iloc[0, 1])

@@ -76,7 +76,7 @@ def test_cj_reconciles_exactly(cj):
                                     p["OBSERVATION_START"], p["OBSERVATION_END"])
     assert rep.reconciles()
     assert rep.rows_in == rep.rows_kept + rep.removed["rows"].sum()
-    assert rep.revenue_in_cents == rep.revenue_kept_cents + rep.removed["revenue_cents"].sum()
+    assert rep.revenue_in_units == rep.revenue_kept_units + rep.removed["revenue_units"].sum()
     assert rep.removed.loc["outside_window", "rows"] == 534
     assert rep.removed.loc["non_merchandise", "rows"] > 12_000
     assert rep.flags["unknown_product_ids"] == 17
@@ -130,3 +130,20 @@ def test_file_source_config(tmp_path):
 def test_unknown_config_lists_known():
     with pytest.raises(FileNotFoundError, match="complete_journey"):
         load_config("no_such_dataset")
+
+
+def test_file_source_checks(tmp_path):
+    (tmp_path / "log.csv").write_text("c,o,t,p,q,r\n1,a,2020-01-01,7,1,2.5\n2,b,2020-01-03,8,2,4\n")
+    (tmp_path / "cols.yaml").write_text("columns: {customer_id: c, order_id: o, order_ts: t, product_id: p, quantity: q, revenue: r}\n")
+    pd.DataFrame({"product_id": [7.0, 8.0], "department": ["X", "FUEL"]}).to_parquet(tmp_path / "products.parquet")
+    good = "name: s\nsource:\n  kind: file\n  path: log.csv\n  columns: cols.yaml\n  products: products.parquet\n"
+    (tmp_path / "s.yaml").write_text(good)
+    ds = load_dataset(str(tmp_path / "s.yaml"))  # mapping file found next to the YAML; float ids match "7"
+    assert ds.products[S.PRODUCT_ID].tolist() == ["7", "8"]
+    (tmp_path / "typo.yaml").write_text(good.replace("columns:", "colums:"))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['colums'\]"):
+        load_dataset(str(tmp_path / "typo.yaml"))
+    pd.DataFrame({"product_id": ["x7", "x8"], "department": ["X", "FUEL"]}).to_parquet(tmp_path / "other.parquet")
+    (tmp_path / "mismatch.yaml").write_text(good.replace("products.parquet", "other.parquet"))
+    with pytest.raises(S.SchemaError, match="do not match"):
+        load_dataset(str(tmp_path / "mismatch.yaml"))

@@ -38,7 +38,7 @@ def project(tmp_path):
         "assert isinstance(DAY, datetime.date) and DAY == datetime.date(2017, 12, 31), DAY\n"
         "assert ITEMS == ['a', 'b'], ITEMS\n"
         "from retention_utils.reports import record\n"
-        "record('n_items', len(ITEMS))\nrecord('share', 2 / 3)\nrecord('day', DAY)\nprint('secret-code-cell-output')\n"
+        "record('n_items', len(ITEMS))\nrecord('share', 2 / 3)\nrecord('day', DAY)\nrecord('dataset', DATASET)\nprint('secret-code-cell-output')\n"
         "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")
     _nb(nb_dir / "02_fails.ipynb", PARAMS, "raise ValueError('boom: the data is bad')")
     _nb(nb_dir / "03_ok_after.ipynb", PARAMS + "EXTRA: int = 1\n",
@@ -47,7 +47,7 @@ def project(tmp_path):
     cfg = tmp_path / "toy.yaml"
     cfg.write_text(
         "name: toy\ntitle: Toy data\nsource: {kind: file, path: log.csv}\n"
-        "parameters:\n  DATASET: toy\n  SEED: 3\n  DAY: 2017-12-31\n  ITEMS: [a, b]\n"
+        "parameters:\n  SEED: 3\n  DAY: 2017-12-31\n  ITEMS: [a, b]\n"
         "notebooks:\n  01_ok: {}\n  02_fails: {}\n  03_ok_after: {EXTRA: 5}\n"
     )
     return tmp_path, nb_dir, cfg
@@ -62,7 +62,7 @@ def test_run_writes_everything_and_reports_the_failure(project, capsys):
     assert "ValueError" in res.failed[0].error and "boom" in res.failed[0].error
     for stem in ("01_ok", "02_fails", "03_ok_after"):
         assert (out / f"{stem}.ipynb").is_file() and (out / f"{stem}.html").is_file()
-    assert res.runs[0].records == {"n_items": 2, "share": 0.6666666667, "day": "2017-12-31"}
+    assert res.runs[0].records == {"n_items": 2, "share": 0.6666666667, "day": "2017-12-31", "dataset": str(cfg)}
     assert res.runs[2].records == {"extra": 15}  # per-notebook parameter and common SEED
     # HTML: code hidden, outputs shown, the error visible in the failed page
     page = (out / "01_ok.html").read_text()
@@ -118,6 +118,15 @@ def test_parameter_with_equals_in_its_comment_is_declared(tmp_path):
     assert {k: v["type"] for k, v in got.items()} == {"MIN_LIFT": "float", "START": "date", "K": "None"}
     assert got["MIN_LIFT"]["help"] == "share >= 2x the population"
     assert reports.resolve_parameters(nb, {"MIN_LIFT": "3"}) == {"MIN_LIFT": 3.0}
+
+
+def test_dataset_parameter_follows_the_config(project):
+    root, nb_dir, cfg = project
+    with pytest.raises(reports.ParameterError, match="contradicts"):
+        reports.run_reports(str(cfg), notebooks=["01"], parameters={"DATASET": "cdnow"},
+                            output_dir=root / "out", notebook_dir=nb_dir)
+    res = reports.run_reports(str(cfg), notebooks=["01"], output_dir=root / "out", notebook_dir=nb_dir)
+    assert res.runs[0].records["dataset"] == str(cfg)  # a config outside configs/ is passed by path
 
 
 def test_unknown_notebook_selection(project):

@@ -77,9 +77,38 @@ def test_order_id_shared_by_two_customers_refused():
         S.validate_transactions(_raw(order_id=["a", "a", "a"]))
 
 
-def test_tz_aware_converted_to_naive_utc():
-    out = S.validate_transactions(_raw(order_ts=["2014-03-14T10:00:00+02:00"] * 3))
-    assert out[S.ORDER_TS].iloc[0] == pd.Timestamp("2014-03-14 08:00:00")
+def test_tz_aware_keeps_local_wall_clock_time():
+    # an evening order in New York stays on its local day (UTC would move it into the next year)
+    out = S.validate_transactions(_raw(order_ts=["2014-12-31T22:00:00-05:00"] * 3))
+    assert out[S.ORDER_TS].iloc[0] == pd.Timestamp("2014-12-31 22:00:00")
+
+
+def test_mixed_offsets_refused():
+    with pytest.raises(S.SchemaError, match="time-zone offsets"):
+        S.validate_transactions(_raw(order_ts=["2014-03-14T10:00:00+02:00", "2014-03-14T10:00:00-05:00",
+                                                "2014-03-15T10:00:00+02:00"]))
+
+
+def test_ambiguous_date_inside_a_string_refused():
+    with pytest.raises(S.SchemaError, match="Sat 08/03/2014"):
+        S.validate_transactions(_raw(order_ts=["Sat 08/03/2014"] * 3))
+
+
+def test_relative_words_and_epoch_numbers_refused():
+    with pytest.raises(S.SchemaError, match="relative"):
+        S.validate_transactions(_raw(order_ts=["2014-03-14", "today", "2014-05-21"]))
+    with pytest.raises(S.SchemaError, match="YYYYMMDD"):
+        S.validate_transactions(_raw(order_ts=[1394755200, 1394755200, 1394755200]))
+
+
+def test_integral_float_yyyymmdd():
+    out = S.validate_transactions(_raw(order_ts=[20170101.0, 20170102.0, 20170103.0]))
+    assert out[S.ORDER_TS].tolist() == [pd.Timestamp("2017-01-01"), pd.Timestamp("2017-01-02"), pd.Timestamp("2017-01-03")]
+
+
+def test_ids_stripped_and_empty_ids_null():
+    out = S.validate_transactions(_raw(customer_id=[" 1", "1 ", ""]))
+    assert out[S.CUSTOMER_ID].tolist() == ["1", "1", None]
 
 
 def test_user_csv_with_mapping(tmp_path):
@@ -113,3 +142,26 @@ def test_mapping_to_absent_column_named(tmp_path):
     f.write_text("a,b\n1,2\n")
     with pytest.raises(S.SchemaError, match="Customer"):
         load_transactions_file(f, {"customer_id": "Customer"})
+
+
+def test_decimal_comma_file_and_literal_na_ids(tmp_path):
+    f = tmp_path / "eu.csv"
+    f.write_text("customer_id;order_id;order_ts;product_id;quantity;revenue\n"
+                 "NA;1;2020-01-01;a;1;1.234,50\nNone;2;2020-01-02;b;2;12,5\n")
+    out = load_transactions_file(f, sep=";", decimal=",", thousands=".")
+    assert out[S.REVENUE].tolist() == [1234.5, 12.5]
+    assert out[S.CUSTOMER_ID].tolist() == ["NA", "None"]  # ids, not missing values
+
+
+def test_empty_file_refused_clearly(tmp_path):
+    f = tmp_path / "empty.csv"
+    f.write_text("")
+    with pytest.raises(S.SchemaError, match="empty"):
+        load_transactions_file(f)
+
+
+def test_mapping_onto_an_existing_canonical_column_refused(tmp_path):
+    f = tmp_path / "x.csv"
+    f.write_text("customer_id,order_id,inv,order_ts,product_id,quantity,revenue\n1,a,b,2020-01-01,p,1,1\n")
+    with pytest.raises(S.SchemaError, match="already has column"):
+        load_transactions_file(f, {"order_id": "inv"})

@@ -99,9 +99,17 @@ def test_calibration_features_ignore_the_future():
     t1 = make_tx(base + [("a", "3", "2020-02-03", "p", 1, 8.0)])
     t2 = make_tx(base + [("a", "3", "2020-02-01", "p", 1, 500.0), ("a", "9", "2020-03-01", "p", 1, 1.0)])
     cols = list(summary.SEGMENTATION_COLUMNS + summary.BTYD_COLUMNS)
-    s1 = summary.calibration_holdout_split(t1, "2020-02-01", "2020-03-31").summary[cols]
-    s2 = summary.calibration_holdout_split(t2, "2020-02-01", "2020-03-31").summary[cols]
+    s1 = summary.calibration_holdout_split(t1, "2020-02-01", "2020-02-03").summary[cols]
+    s2 = summary.calibration_holdout_split(t2, "2020-02-01", "2020-02-03").summary[cols]
     pd.testing.assert_frame_equal(s1, s2)
+
+
+def test_holdout_end_after_the_data_refused_and_ambiguous_dates_refused():
+    tx = make_tx([("a", "1", "2020-01-05", "p", 1, 1.0), ("a", "2", "2020-02-05", "p", 1, 1.0)])
+    with pytest.raises(ValueError, match="after the last transaction"):
+        summary.calibration_holdout_split(tx, "2020-02-01", "2020-06-30")
+    with pytest.raises(Exception, match="day-first"):
+        summary.customer_summary(tx, observation_end="05/04/2020")
 
 
 def test_cdnow_sample_matches_published_summary():
