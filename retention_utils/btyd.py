@@ -590,12 +590,12 @@ class _MLEFitter:
         res, is_finite, ok = run(res1.x, gtol=1e-9, ftol=1e-15)
         if not (is_finite and res.fun <= f1):
             res, is_finite, ok = res1, True, ok1
-        else:
-            # the refinement starts at the stage-1 optimum and only goes downhill: if that optimum
-            # had converged, a tight-tolerance run that stops early (e.g. L-BFGS-B "ABNORMAL" line
-            # search on a flat likelihood ridge, where finite-difference gradients are noise) still
-            # ends at a converged point
-            ok = ok or ok1
+        # On a flat likelihood ridge (e.g. Pareto/NBD with s, beta -> inf when dropout is nearly
+        # homogeneous) L-BFGS-B may stop with an "ABNORMAL" line search, its finite-difference
+        # gradients being noise there. A point whose likelihood is at least as high as that of a run
+        # that did converge is accepted as the optimum.
+        f_converged = min((f for f, k, _ in finite if k), default=np.inf)
+        ok = ok or bool(res.fun <= f_converged)
         if not ok:
             raise BTYDFitError(
                 f"{type(self).__name__}: the optimiser did not converge from any of {len(starts)} "
