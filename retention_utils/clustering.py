@@ -31,6 +31,7 @@ from sklearn.preprocessing import StandardScaler
 
 from . import schema as S
 from .eda import inter_purchase_days, orders
+from .segments import spend_shares
 
 BEHAVIOUR_FEATURES = ("log_recency", "log_frequency", "log_monetary", "log_basket_size", "gap_cv")
 
@@ -77,6 +78,46 @@ def share_components(shares: pd.DataFrame, n_components: int = 5, seed: int = 0)
     pca = PCA(n_components=n, random_state=seed)
     z = pca.fit_transform(shares.to_numpy())
     return pd.DataFrame(z, index=shares.index, columns=[f"share_pc{i + 1}" for i in range(n)]), pca
+
+
+def cluster_features(
+    tx: pd.DataFrame,
+    summary: pd.DataFrame,
+    products: pd.DataFrame | None = None,
+    n_components: int = 4,
+    seed: int = 0,
+    column: str = S.DEPARTMENT,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The clustering feature set of notebook 03 for the customers of ``summary``, from ``tx``.
+
+    :func:`behaviour_features` (``summary`` needs ``days_since_last_order``, ``n_orders``, ``revenue``)
+    plus, when ``products`` has ``column``, the first ``n_components`` principal components of
+    the spend shares by ``column`` (:func:`retention_utils.segments.spend_shares`,
+    :func:`share_components` with ``seed``). ``gap_cv_imputed`` is dropped when no customer needed
+    the imputation (it would be a constant). Only rows of ``tx`` for customers in ``summary`` are
+    read, so the share PCA is fitted on exactly those customers; pass the rows of the period the
+    features describe (e.g. each customer's first window, :func:`retention_utils.survival.first_window_transactions`).
+
+    Returns ``(features, shares)``: ``features`` indexed like the sorted ``summary`` (float64),
+    ``shares`` the customers x ``column`` spend-share table (``None`` without products). Raises
+    :class:`retention_utils.schema.SchemaError` for missing columns and ``ValueError`` when a customer of
+    ``summary`` has no row in ``tx``.
+    """
+    ids = summary.index.astype(str)
+    tx = tx[tx[S.CUSTOMER_ID].astype(str).isin(ids)]
+    absent = ids.difference(pd.Index(tx[S.CUSTOMER_ID].astype(str).unique()))
+    if len(absent):
+        shown = ", ".join(repr(c) for c in absent[:10])
+        raise ValueError(f"{len(absent):,} customer(s) of the summary have no transactions: {shown}")
+    features = behaviour_features(tx, summary)
+    shares = None
+    if products is not None and column in products:
+        shares, _ = spend_shares(tx, products, column)
+        comps, _ = share_components(shares, n_components, seed)
+        features = features.join(comps)
+    if features["gap_cv_imputed"].sum() == 0:
+        features = features.drop(columns="gap_cv_imputed")
+    return features, shares
 
 
 def scale(features: pd.DataFrame) -> pd.DataFrame:

@@ -55,6 +55,17 @@ halted"), the proportional-hazards test (:func:`ph_test`) acted on by stratifyin
 :func:`calibration_at_horizon` (predicted vs Kaplan-Meier survival by risk group) and
 :func:`brier_score_at` (IPCW Brier score at the horizon).
 
+Scoring at a calendar cutoff
+----------------------------
+The churn model above runs from each customer's own landmark, with covariates frozen at the end of
+the first month, and its event (``tau`` days without a purchase) is not "buys in the next ``t``
+days": it cannot be read at one calendar date for everybody. To rank customers on a calendar date,
+:func:`next_purchase_table` restarts the clock at the cutoff: the duration is the time from the
+cutoff to the next purchase (censored at the end of the follow-up), with covariates known that day
+(time since the last purchase, purchase days, revenue, tenure); a Cox model fitted on an earlier
+cutoff scores a later one by :func:`next_purchase_score` (higher = next purchase sooner). Churn in
+the sense above is the same silence lasting ``tau`` days.
+
 Sources: Kaplan & Meier (1958); Cox (1972); Grambsch & Therneau (1994) for the Schoenfeld-residual PH
 test; Harrell et al. (1996) for the C-index; Graf et al. (1999) for the IPCW Brier score; the
 lifelines 0.30 documentation (https://lifelines.readthedocs.io) for every fitter used here.
@@ -399,6 +410,28 @@ def churn_durations(tx: pd.DataFrame, tau_days: int, cutoff: DateLike, origin_da
 # ------------------------------------------------------------------------------------------------
 
 
+def first_window_transactions(tx: pd.DataFrame, window_days: int, cutoff: DateLike) -> pd.DataFrame:
+    """The transaction rows of each customer's first window: purchase day in ``[first purchase day,
+    first purchase day + window_days)``, reading rows on or before ``cutoff`` only.
+
+    Everything computed from these rows is known at the landmark (the first purchase day +
+    ``window_days``); :func:`first_window_features` and the first-window clusters of notebook 05
+    (:func:`retention_utils.clustering.cluster_features`) are built on them. Returns the rows with the
+    columns of ``tx`` (``customer_id`` as str), in canonical order
+    (:func:`retention_utils.summary.canonical_order`), on a fresh RangeIndex. Raises ``ValueError``
+    for ``window_days < 1``.
+    """
+    if window_days < 1:
+        raise ValueError(f"window_days must be >= 1, not {window_days!r}")
+    S.require_columns(tx, [S.CUSTOMER_ID, S.ORDER_TS])
+    cut = _day(cutoff)
+    t = canonical_order(tx[tx[S.ORDER_TS] < cut + DAY]).reset_index(drop=True)
+    t = t.assign(**{S.CUSTOMER_ID: t[S.CUSTOMER_ID].astype(str)})
+    day = t[S.ORDER_TS].dt.normalize()
+    first = day.groupby(t[S.CUSTOMER_ID]).transform("min")
+    return t[(day - first) < pd.Timedelta(days=int(window_days))].reset_index(drop=True)
+
+
 def first_window_features(tx: pd.DataFrame, window_days: int, cutoff: DateLike) -> pd.DataFrame:
     """Behaviour in each customer's first ``window_days`` days: covariates known at the landmark.
 
@@ -418,14 +451,9 @@ def first_window_features(tx: pd.DataFrame, window_days: int, cutoff: DateLike) 
 
     Raises ``ValueError`` for ``window_days < 1``.
     """
-    if window_days < 1:
-        raise ValueError(f"window_days must be >= 1, not {window_days!r}")
     S.require_columns(tx, [S.CUSTOMER_ID, S.ORDER_ID, S.ORDER_TS, S.PRODUCT_ID, S.QUANTITY, S.REVENUE])
-    cut = _day(cutoff)
-    tx = canonical_order(tx[tx[S.ORDER_TS] < cut + DAY]).reset_index(drop=True)
-    tx = tx.assign(**{S.CUSTOMER_ID: tx[S.CUSTOMER_ID].astype(str), "_day": tx[S.ORDER_TS].dt.normalize()})
-    first = tx.groupby(S.CUSTOMER_ID)["_day"].transform("min")
-    w = tx[(tx["_day"] - first) < pd.Timedelta(days=int(window_days))]
+    w = first_window_transactions(tx, window_days, cutoff)
+    w = w.assign(_day=w[S.ORDER_TS].dt.normalize())
     g = w.groupby(S.CUSTOMER_ID, sort=True)
     first_day = g["_day"].min()
     last_day = g["_day"].max()
@@ -982,6 +1010,120 @@ def survival_at(model: Any, table: pd.DataFrame, horizon: float, cox_method: str
     if out.isna().any():
         raise ValueError(f"survival_at: no prediction for {_name(table.index[out.isna()])} (unseen stratum?)")
     return out.rename(name)
+
+
+# ------------------------------------------------------------------------------------------------
+# scoring at a calendar cutoff: time from the cutoff to the next purchase
+# ------------------------------------------------------------------------------------------------
+
+#: event column of :func:`next_purchase_table`: 1 = the next purchase was observed in the follow-up
+PURCHASED = "purchased"
+#: covariates of :func:`next_purchase_table`, all known on the cutoff day
+NEXT_PURCHASE_COVARIATES: tuple[str, ...] = (
+    "log_days_since_last_purchase",
+    "log_purchase_days",
+    "log_revenue",
+    "log_tenure_days",
+)
+
+
+def next_purchase_table(tx: pd.DataFrame, cutoff: DateLike, follow_up_end: DateLike | None = None) -> pd.DataFrame:
+    """Each customer's state on a calendar ``cutoff`` and, with ``follow_up_end``, the days from the
+    cutoff to the next purchase: a survival table whose clock is the current silence, for scoring
+    customers at a calendar date (the churn model of :func:`churn_durations` runs from a landmark after
+    each customer's own first purchase and cannot be read at one calendar date for everybody).
+
+    Covariates, from rows on or before the ``cutoff`` day only (days are calendar days, money in the
+    data's currency), for every customer with a purchase on or before it:
+
+    * ``last_purchase`` (datetime64), ``days_since_last_purchase`` = cutoff - last purchase day (>= 0),
+      ``purchase_days`` (distinct purchase days, >= 1), ``revenue``, ``tenure_days`` = cutoff - first
+      purchase day;
+    * the model covariates :data:`NEXT_PURCHASE_COVARIATES`: ``log1p(days_since_last_purchase)``,
+      ``log(purchase_days)``, ``log1p(max(revenue, 0))``, ``log1p(tenure_days)``.
+
+    With ``follow_up_end`` (after the cutoff; rows up to it are read): ``next_purchase`` (the first
+    purchase day in ``(cutoff, follow_up_end]``, NaT if none), ``duration`` (float64 days from the
+    cutoff to it, or to ``follow_up_end`` when censored; always >= 1) and ``purchased`` (int64 1/0),
+    by the censoring rule of :func:`censor_at_cutoff` with ``start = cutoff`` for everybody.
+
+    Returns a DataFrame indexed by ``customer_id`` (str, sorted); every column above is float64 except
+    the dates and ``purchased``. Raises ``ValueError`` when ``follow_up_end`` is not after ``cutoff`` or
+    nobody bought by the cutoff; :class:`retention_utils.schema.SchemaError` for missing columns.
+    """
+    S.require_columns(tx, [S.CUSTOMER_ID, S.ORDER_TS, S.REVENUE])
+    cut = _day(cutoff)
+    end = None if follow_up_end is None else _day(follow_up_end)
+    if end is not None and end <= cut:
+        raise ValueError(f"follow_up_end {end.date()} must be after the cutoff {cut.date()}")
+    day = tx[S.ORDER_TS].dt.normalize()
+    cid = tx[S.CUSTOMER_ID].astype(str)
+    past = day <= cut
+    if not past.any():
+        raise ValueError(f"no purchase on or before the cutoff {cut.date()}")
+    g = day[past].groupby(cid[past], sort=True)
+    first, last = g.min(), g.max()
+    rows = canonical_order(tx[past])
+    revenue = rows[S.REVENUE].groupby(rows[S.CUSTOMER_ID].astype(str), sort=True).sum().astype("float64")
+    out = pd.DataFrame(
+        {
+            "last_purchase": last,
+            "days_since_last_purchase": ((cut - last) / DAY).astype("float64"),
+            "purchase_days": g.nunique().astype("float64"),
+            "revenue": revenue,
+            "tenure_days": ((cut - first) / DAY).astype("float64"),
+        }
+    )
+    out["log_days_since_last_purchase"] = np.log1p(out["days_since_last_purchase"])
+    out["log_purchase_days"] = np.log(out["purchase_days"])
+    out["log_revenue"] = np.log1p(out["revenue"].clip(lower=0))
+    out["log_tenure_days"] = np.log1p(out["tenure_days"])
+    if end is not None:
+        future = (day > cut) & (day <= end)
+        nxt = day[future].groupby(cid[future]).min().reindex(out.index)
+        cens = censor_at_cutoff(pd.Series(cut, index=out.index), nxt, end)
+        out["next_purchase"] = nxt
+        out[DURATION] = cens[DURATION]
+        out[PURCHASED] = cens["event"]
+    out.index.name = S.CUSTOMER_ID
+    return out.sort_index()
+
+
+def next_purchase_score(model: Any, table: pd.DataFrame) -> pd.Series:
+    """Score for "buys within the next t days" from a Cox model of the time to the next purchase.
+
+    ``model``: an unstratified lifelines ``CoxPHFitter`` fitted by :func:`fit_cox` on a
+    :func:`next_purchase_table` at an earlier cutoff, with ``event_col="purchased"``; ``table``: a
+    :func:`next_purchase_table` at the scoring cutoff (the model's covariates, known that day).
+
+    The score is the partial hazard ``exp((x - xbar) b)`` of the next purchase (``xbar``: the training
+    means; lifelines ``predict_partial_hazard``): **higher means the next purchase comes sooner**. In
+    this model ``P(no purchase within t days of the cutoff | x) = S0(t) ** score`` (Cox 1972), so for
+    every horizon ``t`` the score orders customers exactly as ``P(at least one purchase within t days)
+    = 1 - S0(t) ** score``; its ROC-AUC against "bought within t" is the probability's, whether or not
+    the training follow-up reached ``t`` (``S0`` is only estimated up to the follow-up; for the
+    probability itself use :func:`survival_at`, ``1 - S(t | x)``, when it did).
+
+    Returns a float64 Series named ``next_purchase_hazard`` on ``table``'s index. Raises
+    ``ValueError`` for a stratified model (one baseline per stratum: the partial hazard no longer
+    orders the probabilities across strata) or one whose event column is not ``purchased`` (a model
+    of churn would point the other way).
+    """
+    from lifelines import CoxPHFitter
+
+    if not isinstance(model, CoxPHFitter):
+        raise ValueError(f"next_purchase_score needs a lifelines CoxPHFitter, not {type(model).__name__}")
+    if model.strata:
+        raise ValueError(f"next_purchase_score: the model is stratified on {list(model.strata)}; use survival_at")
+    if model.event_col != PURCHASED:
+        raise ValueError(
+            f"next_purchase_score: the model's event column is {model.event_col!r}, not {PURCHASED!r}; fit it on "
+            "next_purchase_table(...) with event_col='purchased' (a hazard of churn would have the opposite sign)"
+        )
+    if not table.index.is_unique:
+        raise ValueError("next_purchase_score: the table's index (customer ids) must be unique")
+    ph = model.predict_partial_hazard(table).reindex(table.index)
+    return pd.Series(ph.to_numpy(dtype="float64"), index=table.index, name="next_purchase_hazard")
 
 
 # ------------------------------------------------------------------------------------------------

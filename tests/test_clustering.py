@@ -57,3 +57,33 @@ def test_sample_rows():
     a = C.sample_rows(1000, 100, 3)
     assert len(a) == 100 and len(set(a)) == 100 and (np.diff(a) > 0).all()
     assert (a == C.sample_rows(1000, 100, 3)).all()
+
+
+def test_cluster_features_reads_only_the_summary_customers():
+    from .conftest import make_tx
+
+    tx = make_tx([
+        ("a", "o1", "2020-01-01 10:00", "p1", 1.0, 9.0), ("a", "o1", "2020-01-01 10:00", "p2", 1.0, 1.0),
+        ("a", "o2", "2020-01-03 10:00", "p1", 1.0, 5.0), ("a", "o3", "2020-01-07 10:00", "p3", 1.0, 5.0),
+        ("b", "o4", "2020-01-02 10:00", "p3", 1.0, 4.0),
+        ("z", "o5", "2020-01-02 10:00", "p2", 1.0, 100.0),  # not in the summary: must not move anything
+    ])
+    summary = pd.DataFrame({"days_since_last_order": [8.0, 3.0], "n_orders": [1.0, 3.0], "revenue": [4.0, 20.0]},
+                           index=pd.Index(["b", "a"], name="customer_id"))  # unsorted on purpose
+    products = pd.DataFrame({"product_id": ["p1", "p2", "p3"], "department": ["X", "Y", "Z"]})
+    f, shares = C.cluster_features(tx, summary, products, n_components=2, seed=0)
+    assert list(f.index) == ["a", "b"]
+    assert f["log_recency"].tolist() == pytest.approx(np.log([4.0, 9.0]))
+    assert f["log_frequency"].tolist() == pytest.approx([np.log(3.0), 0.0])
+    assert f["log_monetary"].tolist() == pytest.approx(np.log([21.0, 5.0]))
+    assert f.loc["a", "log_basket_size"] == pytest.approx(np.log(4 / 3))  # orders of 2, 1, 1 products
+    # a: gaps 2 and 4 days -> cv = 1/3; b has no gap -> imputed with the median of the others
+    assert f["gap_cv"].tolist() == pytest.approx([1 / 3, 1 / 3]) and f["gap_cv_imputed"].tolist() == [0.0, 1.0]
+    assert list(shares.columns) == ["X", "Y", "Z"] and list(shares.index) == ["a", "b"]
+    assert shares.loc["a"].tolist() == pytest.approx([0.7, 0.05, 0.25])
+    assert [c for c in f.columns if c.startswith("share_pc")] == ["share_pc1", "share_pc2"]
+    # without products: behaviour features only, and gap_cv_imputed dropped when nobody needed it
+    g, none = C.cluster_features(tx, summary.loc[["a"]], None)
+    assert none is None and "gap_cv_imputed" not in g and "share_pc1" not in g
+    with pytest.raises(ValueError, match="no transactions: 'q'"):
+        C.cluster_features(tx, summary.rename(index={"b": "q"}), None)

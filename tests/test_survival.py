@@ -141,6 +141,17 @@ def test_first_window_features_by_hand():
     assert f.loc["b", "n_orders"] == 1  # the 01-12 purchase is after the cutoff
 
 
+def test_first_window_transactions_by_hand():
+    tx = _tx([("a", "2020-01-01", 10.0), ("a", "2020-01-30", 20.0), ("a", "2020-01-31", 5.0),
+              ("b", "2020-01-10", 4.0), ("b", "2020-01-12", 6.0), ("b", "2020-02-08", 7.0)])
+    w = SV.first_window_transactions(tx, window_days=30, cutoff="2020-02-05")
+    # a: 01-01 .. 01-30 is the window (01-31 is day 30, outside); b: 01-10 .. 02-08, but 02-08 is after the cutoff
+    assert list(zip(w["customer_id"], w["revenue"], strict=True)) == [("a", 10.0), ("a", 20.0), ("b", 4.0), ("b", 6.0)]
+    assert w.index.tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="window_days"):
+        SV.first_window_transactions(tx, 0, "2020-02-05")
+
+
 def test_campaigns_in_window_overlap_rule():
     exp = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "campaign_id": ["1", "2", "3", "1"],
                         "start_date": pd.to_datetime(["2019-12-01", "2020-01-30", "2020-01-31", "2019-12-01"]),
@@ -306,3 +317,73 @@ def test_split_customers_is_seeded_and_disjoint():
     assert tr.equals(tr2) and te.equals(te2)
     assert len(te) == 30 and not set(tr) & set(te) and set(tr) | set(te) == set(t.index)
     assert t.loc[te, "churned"].sum() == 15
+
+
+# ------------------------------------------------------------------------------------------------
+# scoring at a calendar cutoff
+# ------------------------------------------------------------------------------------------------
+
+
+def _np_rows():
+    return [
+        ("a", "2020-01-01", 10.0), ("a", "2020-01-08", 30.0), ("a", "2020-01-12", 5.0),  # next purchase 01-12
+        ("b", "2020-01-05", 4.0), ("b", "2020-01-20", 6.0),  # next purchase after the follow-up: censored
+        ("c", "2020-01-10", 8.0), ("c", "2020-01-10", 2.0),  # bought on the cutoff day, never again
+        ("d", "2020-01-11", 1.0),  # first seen after the cutoff: not in the table
+    ]
+
+
+def test_next_purchase_table_by_hand():
+    t = SV.next_purchase_table(_tx(_np_rows()), cutoff="2020-01-10", follow_up_end="2020-01-15")
+    assert list(t.index) == ["a", "b", "c"]
+    assert t["days_since_last_purchase"].tolist() == [2.0, 5.0, 0.0]
+    assert t["purchase_days"].tolist() == [2.0, 1.0, 1.0]  # c's two orders are on one day
+    assert t["revenue"].tolist() == [40.0, 4.0, 10.0]
+    assert t["tenure_days"].tolist() == [9.0, 5.0, 0.0]
+    assert t["log_days_since_last_purchase"].tolist() == pytest.approx(np.log([3.0, 6.0, 1.0]))
+    assert t["log_purchase_days"].tolist() == pytest.approx([np.log(2.0), 0.0, 0.0])
+    assert t["log_revenue"].tolist() == pytest.approx(np.log([41.0, 5.0, 11.0]))
+    assert t["log_tenure_days"].tolist() == pytest.approx(np.log([10.0, 6.0, 1.0]))
+    assert t["duration"].tolist() == [2.0, 5.0, 5.0]  # 01-10 -> 01-12; censored at 01-15
+    assert t["purchased"].tolist() == [1, 0, 0]
+    assert t.loc["a", "next_purchase"] == D("2020-01-12") and pd.isna(t.loc["b", "next_purchase"])
+    # covariates never read past the cutoff; without a follow-up there is no outcome
+    s = SV.next_purchase_table(_tx(_np_rows()), cutoff="2020-01-10")
+    pd.testing.assert_frame_equal(s, t[s.columns])
+    assert "duration" not in s
+    with pytest.raises(ValueError, match="after the cutoff"):
+        SV.next_purchase_table(_tx(_np_rows()), "2020-01-10", "2020-01-10")
+
+
+def _np_fit_table():
+    # durations and events chosen by hand; x pushes the purchase sooner
+    t = pd.DataFrame({"duration": [1.0, 2.0, 3.0, 4.0, 5.0, 5.0],
+                      "purchased": [1, 1, 0, 1, 0, 0],
+                      "x": [2.0, 1.5, 1.0, 0.0, 0.5, -1.0]}, index=list("abcdef"))
+    return t
+
+
+def test_next_purchase_score_is_the_partial_hazard_and_orders_the_probability():
+    t = _np_fit_table()
+    cph = SV.fit_cox(t, ["x"], event_col="purchased")
+    b = float(cph.params_["x"])
+    assert b > 0
+    new = pd.DataFrame({"x": [3.0, -2.0, 0.25]}, index=["u", "v", "w"])
+    score = SV.next_purchase_score(cph, new)
+    xbar = t["x"].mean()  # 4/6
+    assert score.tolist() == pytest.approx(np.exp((new["x"] - xbar) * b).tolist())
+    assert score.name == "next_purchase_hazard"
+    # P(purchase within t) = 1 - S(t | x) ranks as the score does, at every horizon
+    for horizon in (1, 2, 4):
+        p = 1 - SV.survival_at(cph, new, horizon)
+        assert list(p.sort_values().index) == list(score.sort_values().index) == ["v", "w", "u"]
+
+
+def test_next_purchase_score_refuses_churn_models_and_strata():
+    t = _np_fit_table()
+    churn = SV.fit_cox(t.rename(columns={"purchased": "churned"}), ["x"])
+    with pytest.raises(ValueError, match="event column is 'churned'"):
+        SV.next_purchase_score(churn, t)
+    strat = SV.fit_cox(t.assign(s=[0, 1, 0, 1, 0, 1]), ["x"], strata=["s"], penalizer=0.1, event_col="purchased")
+    with pytest.raises(ValueError, match="stratified"):
+        SV.next_purchase_score(strat, t.assign(s=0))
