@@ -290,6 +290,7 @@ class NotebookRun:
     error: str = ""
     html: str = ""
     ipynb: str = ""
+    earlier: bool = False  # kept from an earlier run of the runner (not re-run this time)
 
 
 def notebook_title(path: str | os.PathLike) -> str:
@@ -436,7 +437,8 @@ def write_index(runs: Sequence[NotebookRun], out_dir: Path, cfg: Mapping[str, An
         err = f'<div class="err">{html.escape(r.error)}</div>' if r.error else ""
         rows.append(
             f'<tr class="{r.status}"><td>{html.escape(r.name)}</td><td>{link}{err}</td>'
-            f'<td class="status">{r.status}</td><td class="num">{r.seconds:.1f} s</td><td><ul>{recs}</ul></td></tr>'
+            f'<td class="status">{r.status}{"<br><small>earlier run</small>" if r.earlier else ""}</td>'
+            f'<td class="num">{r.seconds:.1f} s</td><td><ul>{recs}</ul></td></tr>'
         )
     n_failed = sum(r.status != "ok" for r in runs)
     page = f"""<!DOCTYPE html>
@@ -465,12 +467,39 @@ Generated {dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.</p>
         "dataset": cfg.get("name"),
         "notebooks": [
             {"name": r.name, "title": r.title, "status": r.status, "seconds": r.seconds, "error": r.error,
-             "records": r.records, "parameters": _jsonable(r.parameters, 12)}
+             "records": r.records, "parameters": _jsonable(r.parameters, 12), "html": r.html, "ipynb": r.ipynb,
+             "earlier": r.earlier}
             for r in runs
         ],
     }
     (out_dir / "records.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return out_dir / "index.html"
+
+
+def _read_earlier(out_dir: Path) -> dict[str, NotebookRun]:
+    """Notebook runs recorded in ``out_dir/records.json`` by an earlier call, whose HTML still exists."""
+    path = out_dir / "records.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for n in data.get("notebooks", []):
+        if n.get("html") and (out_dir / n["html"]).is_file():
+            out[n["name"]] = NotebookRun(
+                name=n["name"], title=n.get("title", n["name"]), status=n.get("status", "?"),
+                seconds=float(n.get("seconds", 0.0)), parameters=n.get("parameters", {}), records=n.get("records", {}),
+                error=n.get("error", ""), html=n["html"], ipynb=n.get("ipynb", ""), earlier=True,
+            )
+    return out
+
+
+def _with_earlier(runs: Sequence[NotebookRun], earlier: Mapping[str, NotebookRun], order: Sequence[str]) -> list[NotebookRun]:
+    """This call's runs plus earlier runs of the other notebooks, in the config's order."""
+    now = {r.name: r for r in runs}
+    return [now[n] if n in now else earlier[n] for n in order if n in now or n in earlier]
 
 
 @dataclass
@@ -531,7 +560,11 @@ def run_reports(
         if "DATASET" in declared_parameters(p):
             params["DATASET"] = dataset_ref
         resolved[p] = resolve_parameters(p, params)
-    runs = []
+    # a partial run (some notebooks, other parameters) keeps the other notebooks' earlier results in
+    # the index, marked as earlier, instead of dropping them from it
+    all_names = [q.stem for q in select_notebooks(cfg, None, nb_dir)]
+    earlier = _read_earlier(out_dir)
+    runs: list[NotebookRun] = []
     for i, p in enumerate(paths, 1):
         print(f"[{i}/{len(paths)}] {p.stem}: running ...", file=log, flush=True)
         run = run_notebook(p, out_dir, resolved[p], kernel_name)
@@ -539,8 +572,8 @@ def run_reports(
         msg = f"[{i}/{len(paths)}] {p.stem}: {run.status} in {run.seconds:.1f} s"
         print(msg + (f" - {run.error}" if run.error else ""), file=log, flush=True)
         # keep the index current after each notebook, so a long run can be watched
-        write_index(runs, out_dir, cfg)
-    index = write_index(runs, out_dir, cfg)
+        write_index(_with_earlier(runs, earlier, all_names), out_dir, cfg)
+    index = write_index(_with_earlier(runs, earlier, all_names), out_dir, cfg)
     print(f"index: {index}", file=log, flush=True)
     return RunResult(str(cfg["name"]), out_dir, runs)
 

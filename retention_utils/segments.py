@@ -287,6 +287,9 @@ def decile_table(values: pd.DataFrame) -> pd.DataFrame:
     """Per value decile: customers, revenue, revenue share, cumulative revenue share, mean revenue."""
     g = values.groupby("value_decile")
     out = pd.DataFrame({"customers": g.size(), "revenue": g["revenue"].sum(), "mean_revenue": g["revenue"].mean()})
+    # with fewer than ten customers some deciles are empty: keep all ten rows (0 customers, NaN mean)
+    out = out.reindex(pd.RangeIndex(1, 11, name="value_decile")).fillna({"customers": 0, "revenue": 0.0})
+    out["customers"] = out["customers"].astype("int64")
     out.insert(2, "revenue_share", out["revenue"] / out["revenue"].sum())
     out.insert(3, "cumulative_revenue_share", out["revenue_share"].cumsum())
     return out

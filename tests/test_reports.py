@@ -88,6 +88,18 @@ def test_cli_exit_code_names_failure(project, capsys, monkeypatch):
     assert code == 0
 
 
+def test_partial_run_keeps_earlier_results_in_the_index(project):
+    root, nb_dir, cfg = project
+    reports.run_reports(str(cfg), output_dir=root / "out", notebook_dir=nb_dir)
+    reports.run_reports(str(cfg), notebooks=["03"], parameters={"EXTRA": 7}, output_dir=root / "out", notebook_dir=nb_dir)
+    data = json.loads((root / "out" / "toy" / "records.json").read_text())
+    by_name = {n["name"]: n for n in data["notebooks"]}
+    assert list(by_name) == ["01_ok", "02_fails", "03_ok_after"]
+    assert by_name["01_ok"]["earlier"] and by_name["02_fails"]["earlier"] and not by_name["03_ok_after"]["earlier"]
+    assert by_name["03_ok_after"]["records"] == {"extra": 21}
+    assert "earlier run" in (root / "out" / "toy" / "index.html").read_text()
+
+
 def test_undeclared_parameter_is_an_error_before_running(project, capsys, monkeypatch):
     root, nb_dir, cfg = project
     with pytest.raises(reports.ParameterError, match=r"\['TYPO'\]"):

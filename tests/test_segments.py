@@ -125,3 +125,12 @@ def test_demographic_mix_keeps_customers_without_demographics():
     assert mix.loc["A", "all"] == 0.5 and mix.loc["A", "with_demographics"] == 0.5
     assert mix.loc["C"].tolist() == [0.0, 0.0, 0.0, 0]
     assert mix["n_with"].sum() == 2
+
+
+def test_decile_table_with_fewer_than_ten_customers():
+    summ = pd.DataFrame({"revenue": [5.0, 3.0, 1.0], "n_orders": [1, 1, 1], "tenure_days": [0, 0, 0],
+                         "average_order_value": [5.0, 3.0, 1.0]}, index=pd.Index(list("abc"), name="customer_id"))
+    d = G.decile_table(G.value_table(summ))
+    assert list(d.index) == list(range(1, 11))
+    assert d["customers"].tolist() == [1, 0, 0, 1, 0, 0, 1, 0, 0, 0]  # ranks 0, 1, 2 -> 0, 3, 6 tenths
+    assert d["revenue_share"].sum() == pytest.approx(1.0)
