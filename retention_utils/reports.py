@@ -44,7 +44,10 @@ import yaml
 RECORD_MIME = "application/vnd.retention-utils.record+json"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-REPORTS_DIR = REPO_ROOT / "reports"
+REPORTS_ENV = "RETENTION_REPORTS_DIR"
+# where reports and the tables notebooks write for later use (risk scores, at-risk lists) go; the
+# runner sets the variable for the kernels it starts, so --output-dir moves those tables too
+REPORTS_DIR = Path(os.environ.get(REPORTS_ENV) or REPO_ROOT / "reports")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -565,17 +568,34 @@ def run_reports(
     all_names = [q.stem for q in select_notebooks(cfg, None, nb_dir)]
     earlier = _read_earlier(out_dir)
     runs: list[NotebookRun] = []
-    for i, p in enumerate(paths, 1):
-        print(f"[{i}/{len(paths)}] {p.stem}: running ...", file=log, flush=True)
-        run = run_notebook(p, out_dir, resolved[p], kernel_name)
-        runs.append(run)
-        msg = f"[{i}/{len(paths)}] {p.stem}: {run.status} in {run.seconds:.1f} s"
-        print(msg + (f" - {run.error}" if run.error else ""), file=log, flush=True)
-        # keep the index current after each notebook, so a long run can be watched
-        write_index(_with_earlier(runs, earlier, all_names), out_dir, cfg)
+    previous_env = os.environ.get(REPORTS_ENV)
+    os.environ[REPORTS_ENV] = str(out_dir.parent.resolve())
+    try:
+        for i, p in enumerate(paths, 1):
+            _run_one(i, p, paths, out_dir, resolved[p], kernel_name, log, runs, cfg, earlier, all_names)
+    finally:
+        if previous_env is None:
+            os.environ.pop(REPORTS_ENV, None)
+        else:
+            os.environ[REPORTS_ENV] = previous_env
     index = write_index(_with_earlier(runs, earlier, all_names), out_dir, cfg)
     print(f"index: {index}", file=log, flush=True)
     return RunResult(str(cfg["name"]), out_dir, runs)
+
+
+def _run_one(
+    i: int, p: Path, paths: Sequence[Path], out_dir: Path, params: Mapping[str, Any], kernel_name: str,
+    log: Any, runs: list[NotebookRun], cfg: Mapping[str, Any], earlier: Mapping[str, NotebookRun],
+    all_names: Sequence[str],
+) -> None:
+    """Run notebook ``i`` of ``paths``, report progress, append to ``runs`` and refresh the index."""
+    print(f"[{i}/{len(paths)}] {p.stem}: running ...", file=log, flush=True)
+    run = run_notebook(p, out_dir, params, kernel_name)
+    runs.append(run)
+    msg = f"[{i}/{len(paths)}] {p.stem}: {run.status} in {run.seconds:.1f} s"
+    print(msg + (f" - {run.error}" if run.error else ""), file=log, flush=True)
+    # keep the index current after each notebook, so a long run can be watched
+    write_index(_with_earlier(runs, earlier, all_names), out_dir, cfg)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ def project(tmp_path):
         "assert ITEMS == ['a', 'b'], ITEMS\n"
         "from retention_utils.reports import record\n"
         "record('n_items', len(ITEMS))\nrecord('share', 2 / 3)\nrecord('day', DAY)\nrecord('dataset', DATASET)\nprint('secret-code-cell-output')\n"
+        "from retention_utils.reports import REPORTS_DIR\nrecord('reports_dir', str(REPORTS_DIR))\n"
         "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")
     _nb(nb_dir / "02_fails.ipynb", PARAMS, "raise ValueError('boom: the data is bad')")
     _nb(nb_dir / "03_ok_after.ipynb", PARAMS + "EXTRA: int = 1\n",
@@ -62,7 +63,8 @@ def test_run_writes_everything_and_reports_the_failure(project, capsys):
     assert "ValueError" in res.failed[0].error and "boom" in res.failed[0].error
     for stem in ("01_ok", "02_fails", "03_ok_after"):
         assert (out / f"{stem}.ipynb").is_file() and (out / f"{stem}.html").is_file()
-    assert res.runs[0].records == {"n_items": 2, "share": 0.6666666667, "day": "2017-12-31", "dataset": str(cfg)}
+    assert res.runs[0].records == {"n_items": 2, "share": 0.6666666667, "day": "2017-12-31", "dataset": str(cfg),
+                                   "reports_dir": str((root / "out").resolve())}  # tables follow --output-dir
     assert res.runs[2].records == {"extra": 15}  # per-notebook parameter and common SEED
     # HTML: code hidden, outputs shown, the error visible in the failed page
     page = (out / "01_ok.html").read_text()
