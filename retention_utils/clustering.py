@@ -156,11 +156,21 @@ def canonical_labels(labels: np.ndarray, order_by: np.ndarray) -> np.ndarray:
     return np.array([mapping[v] for v in labels], dtype=np.int64)
 
 
+def _feasible_ks(ks: range, n: int) -> list[int]:
+    """The k that ``n`` points can support (silhouette needs k <= n - 1); raises ``ValueError``
+    naming the count when none can."""
+    ok = [k for k in ks if 2 <= k <= n - 1]
+    if not ok:
+        raise ValueError(f"{n} customers are too few to compare k = {min(ks)}..{max(ks)} clusters")
+    return ok
+
+
 def model_selection(x: np.ndarray, ks: range = range(2, 11), seed: int = 0, silhouette_sample: int | None = 5000) -> pd.DataFrame:
     """Internal validity per k: k-means silhouette (higher better), Davies-Bouldin (lower better),
     Calinski-Harabasz (higher better), inertia, and the BIC of a full-covariance Gaussian mixture
     (lower better). Silhouette uses a seeded sample of ``silhouette_sample`` points when there are
     more (its cost is quadratic). Indexed by k."""
+    ks = _feasible_ks(ks, len(x))
     rows = []
     for k in ks:
         km = fit_kmeans(x, k, seed)
@@ -183,6 +193,7 @@ def stability(x: np.ndarray, ks: range = range(2, 11), seed: int = 0, n_resample
     """Subsample stability per k: fit k-means on ``n_resamples`` random ``fraction`` subsamples (seeded),
     assign every point to the nearest subsample centre, and compare with the full-data fit by the
     adjusted Rand index (1 = the same partition). Columns ``ari_mean``, ``ari_min``, ``ari_median``."""
+    ks = _feasible_ks(ks, int(fraction * len(x)))
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, 2**31 - 1, size=n_resamples)
     rows = []

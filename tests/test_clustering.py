@@ -87,3 +87,10 @@ def test_cluster_features_reads_only_the_summary_customers():
     assert none is None and "gap_cv_imputed" not in g and "share_pc1" not in g
     with pytest.raises(ValueError, match="no transactions: 'q'"):
         C.cluster_features(tx, summary.rename(index={"b": "q"}), None)
+
+
+def test_too_few_customers_for_the_k_range():
+    x = np.arange(10, dtype=float).reshape(5, 2)
+    assert list(C.model_selection(x, range(2, 11), seed=0).index) == [2, 3, 4]
+    with pytest.raises(ValueError, match="3 customers are too few"):
+        C.model_selection(x[:3], range(3, 5), seed=0)
