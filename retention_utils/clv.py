@@ -651,12 +651,7 @@ def write_at_risk_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write :func:`at_risk_table` output as CSV (UTF-8, header, no index, floats with 10 significant
     digits, missing values as empty fields), creating the folder. Returns the path. Raises
     ``ValueError`` if the columns are not :data:`AT_RISK_COLUMNS` in that order."""
-    if list(table.columns) != list(AT_RISK_COLUMNS):
-        raise ValueError(f"at-risk table columns must be {list(AT_RISK_COLUMNS)}, got {list(table.columns)}")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(p, index=False, float_format="%.10g")
-    return p
+    return S.write_checked_csv(table, Path(path), AT_RISK_COLUMNS, "at-risk table")
 
 
 def read_at_risk_table(path: str | os.PathLike) -> pd.DataFrame:

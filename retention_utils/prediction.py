@@ -1168,12 +1168,7 @@ def write_risk_scores(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write :func:`risk_score_table` output as CSV (UTF-8, no index, floats with 10 significant
     digits), creating the folder. Returns the path. Raises ``ValueError`` if columns differ from
     :data:`RISK_COLUMNS`."""
-    if list(table.columns) != list(RISK_COLUMNS):
-        raise ValueError(f"risk table columns must be {list(RISK_COLUMNS)}, got {list(table.columns)}")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(p, index=False, float_format="%.10g")
-    return p
+    return S.write_checked_csv(table, Path(path), RISK_COLUMNS, "risk table")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -281,3 +282,18 @@ def rename_columns(df: pd.DataFrame, mapping: Mapping[str, str], table: str = "t
             f"({ {c: mapping[c] for c in clash} }); drop one of the two or map the file's own column."
         )
     return df.rename(columns={src: canon for canon, src in mapping.items()})
+
+
+def write_checked_csv(table: pd.DataFrame, path: str | Path, columns: Iterable[str], what: str) -> Path:
+    """Write a table meant for other tools (e.g. the retention playbook) as CSV: UTF-8, header, no
+    index, floats with 10 significant digits, missing values as empty fields; creates the folder.
+
+    Raises ``ValueError`` when ``table``'s columns are not exactly ``columns`` in that order, so a
+    reader can rely on the layout. Returns the path written.
+    """
+    if list(table.columns) != list(columns):
+        raise ValueError(f"{what} columns must be {list(columns)}, got {list(table.columns)}")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(p, index=False, float_format="%.10g")
+    return p
