@@ -27,6 +27,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retention_utils.btyd import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter  # noqa: E402
+from retention_utils.datasets import load_cdnow  # noqa: E402
+from retention_utils.summary import btyd_summary  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -42,19 +44,11 @@ def load_rfm():
 
 
 def load_monetary():
-    tx = pd.read_csv(
-        DATA_DIR / "CDNOW_sample.txt",
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "id", "date", "n_cds", "value"],
-        dtype={"date": str},
-    )
-    tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")
-    days = tx[tx["date"] <= CALIBRATION_END].groupby(["id", "date"], as_index=False)["value"].sum()
-    days["repeat"] = days["date"] > days.groupby("id")["date"].transform("min")
-    freq = days.groupby("id")["repeat"].sum()
-    mon = days[days["repeat"]].groupby("id")["value"].mean().reindex(freq.index).fillna(0.0)
-    return freq, mon
+    """Frequency and mean repeat-purchase value per customer, from the package's CDNOW loader and
+    BTYD summary (calibration 1997-01-01 .. 1997-09-30)."""
+    tx = load_cdnow(sample=True).transactions
+    s = btyd_summary(tx[tx["order_ts"] <= CALIBRATION_END], observation_end=CALIBRATION_END, time_unit="weeks")
+    return s["frequency"], s["monetary_value"]
 
 
 def timed(fn, repeats):

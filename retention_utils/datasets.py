@@ -262,14 +262,15 @@ def read_cdnow_raw(sample: bool = False) -> pd.DataFrame:
 
     ``sample=False``: ``CDNOW_master.txt`` (69,659 rows, 23,570 customers, 1997-01-01..1998-06-30).
     ``sample=True``: ``CDNOW_sample.txt``, the 1/10 sample (6,919 rows, 2,357 customers) used by
-    Fader, Hardie & Lee (2005); its first column is the master id, the second a sample id (dropped).
+    Fader, Hardie & Lee (2005); its first column is the master id (``customer_id``), the second the
+    sample's own id 1..2357 (kept as ``sample_id``, int: the ``ID`` of lifetimes' summary files).
     """
     if sample:
         path = _lifetimes_data_file("CDNOW_sample.txt")
         df = pd.read_csv(path, sep=r"\s+", header=None, dtype={0: str},
                          names=["customer_id", "sample_id", "date", "number_of_cds", "dollar_value"])
         df["customer_id"] = df["customer_id"].str.zfill(5)
-        return df.drop(columns="sample_id")
+        return df
     path = _lifetimes_data_file("CDNOW_master.txt")
     return pd.read_csv(path, sep=r"\s+", dtype={"customer_id": str})
 

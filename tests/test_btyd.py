@@ -37,6 +37,8 @@ from retention_utils.btyd import (
     ParetoNBDFitter,
     _log_integral_between,
 )
+from retention_utils.datasets import load_cdnow, read_cdnow_raw
+from retention_utils.summary import btyd_summary
 
 DATA_DIR = Path(importlib.util.find_spec("lifetimes").submodule_search_locations[0]) / "datasets"
 CALIBRATION_END = pd.Timestamp("1997-09-30")
@@ -60,35 +62,15 @@ def cdnow():
 
 
 def cdnow_from_transactions():
-    """RFM + monetary summary of the CDNOW 1/10 sample built from CDNOW_sample.txt.
-
-    Calibration period 1997-01-01 .. 1997-09-30 inclusive; transactions of a customer on the same
-    day are merged (values summed); frequency = purchase days - 1; recency and T in weeks
-    (days / 7) from the first purchase; monetary_value = mean value of the repeat (non-first)
-    purchase days, 0 for one-time buyers.
-    """
-    tx = pd.read_csv(
-        DATA_DIR / "CDNOW_sample.txt",
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "id", "date", "n_cds", "value"],
-        dtype={"date": str},
-    )
-    tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")
-    days = tx[tx["date"] <= CALIBRATION_END].groupby(["id", "date"], as_index=False)["value"].sum()
-    first = days.groupby("id")["date"].transform("min")
-    days["repeat"] = days["date"] > first
-    g = days.groupby("id")
-    out = pd.DataFrame(
-        {
-            "frequency": g["repeat"].sum().astype(int),
-            "recency": (g["date"].max() - g["date"].min()).dt.days / 7.0,
-            "T": (CALIBRATION_END - g["date"].min()).dt.days / 7.0,
-        }
-    )
-    out["monetary_value"] = days[days["repeat"]].groupby("id")["value"].mean().reindex(out.index).fillna(0.0)
-    out.index.name = "ID"
-    return out
+    """RFM + monetary summary of the CDNOW 1/10 sample, calibration 1997-01-01 .. 1997-09-30, in
+    weeks, built by the package's own loader and BTYD summary (same-day purchases merged, monetary
+    value = mean of the repeat purchase days); indexed by the sample's ``ID`` like lifetimes' files."""
+    tx = load_cdnow(sample=True).transactions
+    calibration = tx[tx["order_ts"] <= CALIBRATION_END]
+    out = btyd_summary(calibration, observation_end=CALIBRATION_END, time_unit="weeks")
+    ids = read_cdnow_raw(sample=True).groupby("customer_id")["sample_id"].first()
+    out.index = pd.Index(ids.reindex(out.index).to_numpy(), name="ID")
+    return out.sort_index()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from retention_utils import summary
-from retention_utils.datasets import _lifetimes_data_file, load_cdnow
+from retention_utils.datasets import _lifetimes_data_file, load_cdnow, read_cdnow_raw
 
 from .conftest import make_tx
 
@@ -115,10 +115,9 @@ def test_holdout_end_after_the_data_refused_and_ambiguous_dates_refused():
 def test_cdnow_sample_matches_published_summary():
     """Weeks 1-39 of the CDNOW 1/10 sample against the summary shipped with lifetimes
     (x, t_x, T, zbar of Fader, Hardie & Lee 2005, rounded to 2 decimals)."""
-    raw = pd.read_csv(_lifetimes_data_file("CDNOW_sample.txt"), sep=r"\s+", header=None, dtype={0: str})
     tx = load_cdnow(sample=True).transactions
     ch = summary.calibration_holdout_split(tx, "1997-10-01", "1998-06-30", time_unit="weeks")
-    sample_id = pd.Series(raw[1].to_numpy(), index=raw[0].str.zfill(5)).groupby(level=0).first()
+    sample_id = read_cdnow_raw(sample=True).groupby("customer_id")["sample_id"].first()
     ours = ch.summary.assign(ID=sample_id.reindex(ch.summary.index)).sort_values("ID")
     ref = pd.read_csv(_lifetimes_data_file("cdnow_customers_summary_with_transactions.csv"))
     assert len(ours) == len(ref) == 2357
