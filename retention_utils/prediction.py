@@ -1229,3 +1229,53 @@ def plot_partial_dependence(model: Any, X: pd.DataFrame, features: Sequence[str]
         ax.set_ylabel("P(repurchase)" if ax is axes[0][0] else "")
     fig.suptitle("Partial dependence (test cutoff)")
     return fig
+
+
+@dataclass
+class ForwardScores:
+    """Result of :func:`forward_classifier_scores`: ``scores`` (Series over the customers at the test
+    cutoff, P(purchase in the horizon)) or ``None`` when no forward-in-time validation fits, the
+    ``labels`` at the test cutoff (0/1 Series, or ``None``), the chosen model's name and a one-line
+    ``note`` saying how it was trained and tuned, or why there is no classifier."""
+
+    scores: pd.Series | None
+    labels: pd.Series | None
+    model: str
+    note: str
+
+
+def forward_classifier_scores(
+    ds: Any,
+    observation_start: DateLike,
+    observation_end: DateLike,
+    horizon_days: int,
+    seed: int = 0,
+    min_history_days: int = 60,
+) -> ForwardScores:
+    """Notebook 04's model choice re-run for another horizon, scored on the last cutoff.
+
+    Plans cutoffs so that the last one's label window closes by ``observation_end`` (placed by
+    :func:`plan_cutoffs`), uses one earlier
+    cutoff for training and one for validation (:func:`time_splits` with ``n_folds=1``), tunes every
+    :func:`model_candidates` entry on validation ROC-AUC (:func:`tune_time_cv`), refits the best and
+    scores the test cutoff once (:func:`finalize`, no calibration). Nothing after a cutoff enters its
+    features. When the data leaves no room for a forward-in-time validation, returns
+    ``scores=None`` with the reason in ``note`` instead of raising.
+    """
+    try:
+        cutoffs = plan_cutoffs(observation_start, observation_end, horizon_days, min_history_days=min_history_days)
+        splits = time_splits(cutoffs, horizon_days, n_folds=1)
+    except ValueError as err:
+        return ForwardScores(None, None, "", f"no forward-in-time validation fits before the holdout ({err})")
+    limit_threads(1)
+    history = CustomerHistory.from_dataset(ds, observation_end=observation_end)
+    panel = history.panel(list(splits.cutoffs), horizon_days)
+    features = model_feature_columns(panel)
+    tuned = [tune_time_cv(name, est, grid, panel, splits, features)
+             for name, (est, grid) in model_candidates(seed=seed).items()]
+    best = max(tuned, key=lambda t: t.best_cv_roc_auc)
+    scored, _ = finalize(best, panel, splits, calibration="none")
+    test = panel.at(splits.test)
+    note = (f"{best.name} (validation ROC-AUC {best.best_cv_roc_auc:.3f}), trained at "
+            f"{', '.join(c.date().isoformat() for c in splits.folds[-1].train)}, tuned at {splits.valid.date()}")
+    return ForwardScores(pd.Series(np.asarray(scored.test, dtype="float64"), index=test.index), test["label"], best.name, note)

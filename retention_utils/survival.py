@@ -1027,6 +1027,17 @@ NEXT_PURCHASE_COVARIATES: tuple[str, ...] = (
 )
 
 
+def next_purchase_training_cutoff(start: DateLike, calibration_end: DateLike, holdout_end: DateLike) -> pd.Timestamp:
+    """Where to train a next-purchase model that will score customers at ``calibration_end``:
+    ``calibration_end`` minus the holdout length or half the calibration period (days, rounded down),
+    whichever is shorter, so that the training cutoff has history before it and a follow-up after it,
+    both inside the calibration period."""
+    start, cal_end, hold_end = (pd.Timestamp(x).normalize() for x in (start, calibration_end, holdout_end))
+    holdout_days = (hold_end - cal_end).days
+    follow_up = min(holdout_days, ((cal_end - start).days + 1) // 2)
+    return cal_end - pd.Timedelta(days=follow_up)
+
+
 def next_purchase_table(tx: pd.DataFrame, cutoff: DateLike, follow_up_end: DateLike | None = None) -> pd.DataFrame:
     """Each customer's state on a calendar ``cutoff`` and, with ``follow_up_end``, the days from the
     cutoff to the next purchase: a survival table whose clock is the current silence, for scoring

@@ -387,3 +387,10 @@ def test_next_purchase_score_refuses_churn_models_and_strata():
     strat = SV.fit_cox(t.assign(s=[0, 1, 0, 1, 0, 1]), ["x"], strata=["s"], penalizer=0.1, event_col="purchased")
     with pytest.raises(ValueError, match="stratified"):
         SV.next_purchase_score(strat, t.assign(s=0))
+
+
+def test_next_purchase_training_cutoff_by_hand():
+    # holdout of 92 days, calibration of 273 days: the shorter follow-up is the holdout's 92 days
+    assert SV.next_purchase_training_cutoff("2017-01-01", "2017-09-30", "2017-12-31") == pd.Timestamp("2017-06-30")
+    # a long holdout after a short calibration: half of the 60 calibration days (30)
+    assert SV.next_purchase_training_cutoff("2020-01-01", "2020-02-29", "2020-12-31") == pd.Timestamp("2020-01-30")
