@@ -389,3 +389,9 @@ def test_base_features_equal_the_foundation_customer_summary():
     cols = ["n_orders", "revenue", "average_order_value", "days_since_last_order", "tenure_days",
             "frequency", "recency", "T", "monetary_value"]
     pd.testing.assert_frame_equal(f[cols], ref[cols].astype("float64"), rtol=1e-12)
+
+
+def test_forward_classifier_scores_says_why_when_no_validation_fits():
+    out = P.forward_classifier_scores(None, "2020-01-01", "2020-01-20", horizon_days=30)
+    assert out.scores is None and out.labels is None
+    assert out.note.startswith("no forward-in-time validation fits before the holdout")
