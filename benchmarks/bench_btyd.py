@@ -1,4 +1,4 @@
-"""Benchmark: retention_utils.btyd vs lifetimes 0.11.3 on the CDNOW 1/10 calibration data.
+"""Benchmark: retention_utils.models.btyd vs lifetimes 0.11.3 on the CDNOW 1/10 calibration data.
 
 Run:  python benchmarks/bench_btyd.py [--repeats N]
 
@@ -26,9 +26,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from retention_utils.btyd import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter  # noqa: E402
-from retention_utils.datasets import load_cdnow  # noqa: E402
-from retention_utils.summary import btyd_summary  # noqa: E402
+from retention_utils.data.datasets import load_cdnow  # noqa: E402
+from retention_utils.models.btyd import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter  # noqa: E402
+from retention_utils.tables.summary import btyd_summary  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from retention_utils.cleaning import load_clean
-from retention_utils.datasets import load_config
+from retention_utils.data.cleaning import load_clean
+from retention_utils.data.datasets import load_config
 from retention_utils.reports import run_reports
 
 

@@ -5,7 +5,7 @@ Run:  python benchmarks/bench_prediction.py [--dataset complete_journey] [--per-
 Executes ``notebooks/04_repurchase_prediction.ipynb`` with its default parameters (papermill's engine,
 nbclient, in a fresh kernel; nothing is written to the repository except the risk-score CSV the
 notebook writes to ``reports/``) and, in the same process and run, times
-``retention_utils.cleaning.load_clean`` alone. Prints both wall times and their ratio: the notebook's
+``retention_utils.data.cleaning.load_clean`` alone. Prints both wall times and their ratio: the notebook's
 cost in units of "loading the data once", which moves less with a busy or slow machine than seconds do.
 The issue's target for The Complete Journey is a notebook under 90 s on the 2-core reference machine.
 ``--per-cell`` also prints the slowest cells.
@@ -25,7 +25,7 @@ NOTEBOOK = ROOT / "notebooks" / "04_repurchase_prediction.ipynb"
 
 
 def time_load(dataset: str, start: str, end: str) -> float:
-    from retention_utils.cleaning import load_clean
+    from retention_utils.data.cleaning import load_clean
 
     t0 = time.perf_counter()
     load_clean(dataset, start, end)
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--per-cell", action="store_true")
     args = parser.parse_args(argv)
 
-    from retention_utils.datasets import load_config
+    from retention_utils.data.datasets import load_config
 
     cfg = load_config(args.dataset)
     params = {**(cfg.get("parameters") or {}), **((cfg.get("notebooks") or {}).get(NOTEBOOK.stem) or {})}

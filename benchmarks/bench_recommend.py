@@ -32,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from retention_utils.cleaning import load_clean  # noqa: E402
+from retention_utils.data.cleaning import load_clean  # noqa: E402
 from retention_utils.recommend import models as R  # noqa: E402
 from retention_utils.recommend import split  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Canonical table layouts, column-name constants and validation.
 
-Every loader in :mod:`retention_utils.datasets` returns tables in these layouts, and every function
+Every loader in :mod:`retention_utils.data.datasets` returns tables in these layouts, and every function
 downstream reads columns through these constants, never through string literals.
 
 Transactions (one row per order line)
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,54 @@ def parse_timestamps(values: pd.Series, column: str = ORDER_TS, date_format: str
     if out.isna().any():
         raise SchemaError(f"column {column!r}: missing timestamps: " + _examples(out.to_frame(column), out.isna()))
     return out
+
+
+# --- dates: one type, one strict parser -----------------------------------------------------------
+
+#: What every public function that takes a date accepts. Strings go through the strict parser
+#: (:func:`to_day`); ambiguous day/month strings such as ``"05/04/2017"`` are refused.
+DateLike = date | datetime | str | pd.Timestamp | np.datetime64
+
+#: One calendar day.
+DAY = pd.Timedelta(days=1)
+
+#: Time units of the BTYD summaries and models: days per unit.
+TIME_UNIT_DAYS: dict[str, float] = {"days": 1.0, "weeks": 7.0}
+
+
+def time_unit_days(time_unit: str) -> float:
+    """Days per ``time_unit`` (``"days"`` -> 1, ``"weeks"`` -> 7); ``ValueError`` for any other unit."""
+    if time_unit not in TIME_UNIT_DAYS:
+        raise ValueError(f"time_unit must be one of {list(TIME_UNIT_DAYS)}, not {time_unit!r}")
+    return TIME_UNIT_DAYS[time_unit]
+
+
+def to_day(value: DateLike, what: str = "date") -> pd.Timestamp:
+    """A date argument as a tz-naive ``pd.Timestamp`` at midnight (the calendar day it names).
+
+    Accepts ``datetime.date``/``datetime``, ``pd.Timestamp``, ``np.datetime64`` and strings. Strings go
+    through :func:`parse_timestamps` (ISO ``"2017-09-30"`` and unambiguous formats; ``"05/04/2017"``,
+    ``"today"`` and numbers are refused). A tz-aware value keeps its local wall-clock day. ``what`` names
+    the argument in error messages. Raises :class:`SchemaError` for an unparseable or ambiguous string,
+    ``TypeError`` for ``None``, numbers and other types.
+    """
+    if isinstance(value, str):
+        return parse_timestamps(pd.Series([value], dtype=object), what).iloc[0].normalize()
+    if isinstance(value, bool) or value is None or not isinstance(value, date | np.datetime64):
+        raise TypeError(f"{what} must be a date (datetime.date, pandas Timestamp or an ISO string such as "
+                        f"'2017-09-30'), got {value!r} of type {type(value).__name__}")
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        raise TypeError(f"{what} must be a date, got a missing value ({value!r})")
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)  # local wall-clock time, as parse_timestamps does
+    return ts.normalize()
+
+
+def to_date(value: DateLike, what: str = "date") -> date:
+    """:func:`to_day` as a ``datetime.date``: what a notebook's date parameter becomes, whether it
+    arrived as a date (the runner, JupyterLab) or as an ISO string (papermill's ``-p`` and ``-y``)."""
+    return to_day(value, what).date()
 
 
 def as_id(values: pd.Series) -> pd.Series:

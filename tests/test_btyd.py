@@ -1,4 +1,4 @@
-"""Tests for retention_utils.btyd (BG/NBD, Pareto/NBD, MBG/NBD, gamma-gamma).
+"""Tests for retention_utils.models.btyd (BG/NBD, Pareto/NBD, MBG/NBD, gamma-gamma).
 
 Published reference values (CDNOW 1/10 sample, 2,357 customers, calibration weeks 1-39):
 
@@ -26,7 +26,8 @@ import pandas as pd
 import pytest
 from scipy import integrate, special
 
-from retention_utils.btyd import (
+from retention_utils.data.datasets import load_cdnow, read_cdnow_raw
+from retention_utils.models.btyd import (
     DAYS_PER_MONTH,
     WEEKS_PER_MONTH,
     BetaGeoFitter,
@@ -37,8 +38,7 @@ from retention_utils.btyd import (
     ParetoNBDFitter,
     _log_integral_between,
 )
-from retention_utils.datasets import load_cdnow, read_cdnow_raw
-from retention_utils.summary import btyd_summary
+from retention_utils.tables.summary import btyd_summary
 
 DATA_DIR = Path(importlib.util.find_spec("lifetimes").submodule_search_locations[0]) / "datasets"
 CALIBRATION_END = pd.Timestamp("1997-09-30")

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from retention_utils import schema as S
-from retention_utils.cleaning import REASONS, CleaningRules, clean_transactions
+from retention_utils.data.cleaning import REASONS, CleaningRules, clean_transactions
 
 from .conftest import make_tx
 

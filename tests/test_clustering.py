@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_utils import clustering as C
+from retention_utils.models import clustering as C
 
 
 def _blobs(seed=0):

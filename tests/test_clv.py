@@ -1,4 +1,4 @@
-"""Tests for retention_utils.clv: hand-computed values on tiny tables.
+"""Tests for retention_utils.models.clv: hand-computed values on tiny tables.
 
 BTYD models are used with hand-set parameters (``params_`` assigned, no fit) so that P(alive),
 P(purchase) and expected spend can be written down in closed form:
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_utils import clv
-from retention_utils.btyd import DAYS_PER_MONTH, BetaGeoFitter, GammaGammaFitter
+from retention_utils.models import clv
+from retention_utils.models.btyd import DAYS_PER_MONTH, BetaGeoFitter, GammaGammaFitter
 
 # ---------------------------------------------------------------------------------------------
 # fixtures
@@ -222,8 +222,8 @@ def test_repeat_purchase_tracking_errors():
 def test_tracking_matches_summary_on_cdnow_sample():
     """At the calibration end the actual cumulative count is the summary's total frequency and the
     expected one is sum_i E[X(T_i)] of a fitted BG/NBD."""
-    from retention_utils.datasets import load_cdnow
-    from retention_utils.summary import calibration_holdout_split
+    from retention_utils.data.datasets import load_cdnow
+    from retention_utils.tables.summary import calibration_holdout_split
 
     ds = load_cdnow(sample=True)
     split = calibration_holdout_split(ds.transactions, "1997-10-01", "1998-06-30", "weeks")
@@ -381,7 +381,7 @@ def test_write_and_read_at_risk_table(flagged_inputs, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# retention_utils.btyd on a flat likelihood ridge (fix made for this notebook; see _optimise)
+# retention_utils.models.btyd on a flat likelihood ridge (fix made for this notebook; see _optimise)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -407,7 +407,7 @@ def _pareto_ridge_data(seed, n=200, mu=0.0002):
 
 @pytest.mark.parametrize("seed", [11, 19])  # 11: only the refinement stopped; 19: the best start stopped too
 def test_pareto_nbd_fits_on_a_likelihood_ridge(seed):
-    from retention_utils.btyd import ParetoNBDFitter
+    from retention_utils.models.btyd import ParetoNBDFitter
 
     x, tx, T = _pareto_ridge_data(seed)
     with warnings.catch_warnings():

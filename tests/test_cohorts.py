@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_utils.cohorts import cohort_retention
+from retention_utils.tables.cohorts import cohort_retention
 
 from .conftest import make_tx
 

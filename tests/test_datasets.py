@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from retention_utils import schema as S
-from retention_utils.cleaning import CleaningRules, clean_transactions, load_clean
-from retention_utils.datasets import (
+from retention_utils.data.cleaning import CleaningRules, clean_transactions, load_clean
+from retention_utils.data.datasets import (
     CJ_ORDERED_BANDS,
     load_cdnow,
     load_complete_journey,

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from retention_utils import prediction as P
-from retention_utils import summary
+from retention_utils.models import prediction as P
+from retention_utils.tables import summary
 
 from .conftest import make_tx
 

@@ -160,7 +160,7 @@ def test_record_rounds_and_rejects():
 
 def test_repository_notebooks_declare_the_common_parameters():
     """Every notebook must accept the parameters each dataset config sends to all notebooks."""
-    from retention_utils.datasets import config_dir, load_config
+    from retention_utils.data.datasets import config_dir, load_config
 
     for cfg_path in sorted(config_dir().glob("*.yaml")):
         cfg = load_config(cfg_path.stem)

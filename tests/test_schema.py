@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from retention_utils import schema as S
-from retention_utils.datasets import load_transactions_file
+from retention_utils.data.datasets import load_transactions_file
 
 
 def _raw(**over):

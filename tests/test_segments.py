@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_utils import segments as G
+from retention_utils.models import segments as G
 
 from .conftest import make_tx
 

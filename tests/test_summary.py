@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_utils import summary
-from retention_utils.datasets import _lifetimes_data_file, load_cdnow, read_cdnow_raw
+from retention_utils.data.datasets import _lifetimes_data_file, load_cdnow, read_cdnow_raw
+from retention_utils.tables import summary
 
 from .conftest import make_tx
 

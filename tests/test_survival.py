@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_utils import survival as SV
+from retention_utils.models import survival as SV
 
 from .conftest import make_tx
 

@@ -44,13 +44,13 @@ Counts (``NextBasketSplit.counts``) use the keys documented on :class:`NextBaske
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import schema as S
+from ..schema import DateLike
 
 __all__ = [
     "BASKET_COLUMNS",
@@ -65,7 +65,6 @@ __all__ = [
 
 BASKET_COLUMNS: tuple[str, ...] = (S.CUSTOMER_ID, S.ORDER_ID, S.ORDER_TS, S.PRODUCT_ID)
 
-DateLike = date | datetime | str | pd.Timestamp
 
 
 def _examples(df: pd.DataFrame, mask: np.ndarray) -> str:
@@ -146,7 +145,7 @@ def _check_baskets(baskets: pd.DataFrame) -> pd.DataFrame:
 
 
 def _day(value: DateLike, name: str) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
+    ts = S.to_day(value, name) if isinstance(value, str) else pd.Timestamp(value)
     if ts.tzinfo is not None:
         raise ValueError(f"{name} must be tz-naive, got {ts}")
     return ts

@@ -37,14 +37,12 @@ monetary_value              float64         mean revenue of the repeat purchase 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 
-from . import schema as S
-
-TIME_UNITS = {"days": 1.0, "weeks": 7.0}
+from .. import schema as S
+from ..schema import DateLike, to_day
 
 SEGMENTATION_COLUMNS = (
     "first_order_ts",
@@ -57,13 +55,7 @@ SEGMENTATION_COLUMNS = (
 )
 BTYD_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 
-DateLike = date | datetime | str | pd.Timestamp
-
-
-def _unit(time_unit: str) -> float:
-    if time_unit not in TIME_UNITS:
-        raise ValueError(f"time_unit must be one of {list(TIME_UNITS)}, not {time_unit!r}")
-    return TIME_UNITS[time_unit]
+_unit = S.time_unit_days
 
 
 def canonical_order(tx: pd.DataFrame) -> pd.DataFrame:
@@ -71,14 +63,6 @@ def canonical_order(tx: pd.DataFrame) -> pd.DataFrame:
     any aggregation, so that floating-point sums do not depend on the input row order."""
     cols = [c for c in (S.CUSTOMER_ID, S.ORDER_TS, S.ORDER_ID, S.PRODUCT_ID, S.QUANTITY, S.REVENUE) if c in tx]
     return tx.sort_values(cols, kind="stable")
-
-
-def to_day(value: DateLike, what: str = "date") -> pd.Timestamp:
-    """A date argument as a normalised Timestamp; strings go through the strict parser of
-    :func:`retention_utils.schema.parse_timestamps` (ambiguous ``05/04/2017`` is refused)."""
-    if isinstance(value, str):
-        return S.parse_timestamps(pd.Series([value]), what).iloc[0].normalize()
-    return pd.Timestamp(value).normalize()
 
 
 def _check(tx: pd.DataFrame, observation_end: DateLike | None) -> tuple[pd.DataFrame, pd.Timestamp]:

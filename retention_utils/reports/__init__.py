@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 RECORD_MIME = "application/vnd.retention-utils.record+json"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 REPORTS_ENV = "RETENTION_REPORTS_DIR"
 # where reports and the tables notebooks write for later use (risk scores, at-risk lists) go; the
@@ -76,21 +76,44 @@ def _jsonable(value: Any, digits: int) -> Any:
     raise TypeError(f"record(): cannot record a value of type {type(value).__name__}")
 
 
-def record(name: str, value: Any, digits: int = 10) -> None:
+#: Kinds of headline number, each compared at its own tolerance by the notebook tests (see
+#: :mod:`retention_utils.reports.nbcheck` for the tolerances and why): ``count`` (an integer count,
+#: exact), ``exact`` (text, dates, booleans, choices: exact), ``share`` (a ratio of counts), ``money``
+#: (sums and means of recorded amounts), ``estimate`` (a fitted parameter or a model's prediction),
+#: ``metric`` (an evaluation metric of a fitted model: ROC-AUC, NDCG, C-index, MASE ...).
+RECORD_KINDS: tuple[str, ...] = ("count", "exact", "share", "money", "estimate", "metric")
+
+
+def _default_kind(value: Any) -> str:
+    if hasattr(value, "item") and not isinstance(value, list | tuple | dict):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float | list | tuple | dict):
+        return "exact"
+    if isinstance(value, int):
+        return "count"
+    return "estimate"
+
+
+def record(name: str, value: Any, digits: int = 10, kind: str | None = None) -> None:
     """Record a headline number of the running notebook and display it as ``name = value``.
 
     ``value`` is an int, float, str, bool, date or a list/dict of those (numpy scalars accepted);
-    floats are rounded to ``digits`` significant digits, NaN/inf become ``None``. Returns nothing (so a
-    last-line call prints no echo). Raises ``TypeError`` for other types, ``ValueError`` for a name that is not an
-    identifier.
+    floats are rounded to ``digits`` significant digits, NaN/inf become ``None``. ``kind`` (one of
+    :data:`RECORD_KINDS`) says how the notebook tests compare it; by default ints are ``count``,
+    floats ``estimate`` and anything else ``exact``. Returns nothing (so a last-line call prints no
+    echo). Raises ``TypeError`` for other types, ``ValueError`` for a name that is not an identifier or
+    an unknown kind.
     """
     if not name.isidentifier():
         raise ValueError(f"record name must be an identifier, not {name!r}")
+    kind = kind or _default_kind(value)
+    if kind not in RECORD_KINDS:
+        raise ValueError(f"record kind must be one of {list(RECORD_KINDS)}, not {kind!r}")
     v = _jsonable(value, digits)
     try:
         from IPython.display import display
 
-        display({RECORD_MIME: {"name": name, "value": v}, "text/plain": f"{name} = {v!r}"}, raw=True)
+        display({RECORD_MIME: {"name": name, "value": v, "kind": kind}, "text/plain": f"{name} = {v!r}"}, raw=True)
     except ImportError:  # pragma: no cover - IPython is a dependency
         print(f"{name} = {v!r}")
 
@@ -537,14 +560,14 @@ def run_reports(
     fast. Returns a :class:`RunResult`; raises :class:`ParameterError` / ``ValueError`` /
     ``FileNotFoundError`` for a bad dataset, notebook selection or parameter.
     """
-    from .datasets import load_config
+    from ..data.datasets import load_config
 
     log = log or sys.stderr
     cfg = load_config(dataset)
     nb_dir = Path(notebook_dir) if notebook_dir else NOTEBOOK_DIR
     paths = select_notebooks(cfg, notebooks, nb_dir)
     out_dir = Path(output_dir or REPORTS_DIR) / str(cfg["name"])
-    from .datasets import config_dir
+    from ..data.datasets import config_dir
 
     # DATASET always names the config the runner was given (its name, or its path when it lives outside
     # configs/), so a report can never carry one dataset's title and another's numbers
@@ -653,7 +676,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.cmd == "datasets":
-        from .datasets import config_dir
+        from ..data.datasets import config_dir
 
         for p in sorted(config_dir().glob("*.yaml")):
             cfg = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
@@ -680,6 +703,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"all {len(result.runs)} notebook(s) ok; reports in {result.out_dir}", file=sys.stderr)
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

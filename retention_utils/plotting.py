@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .cohorts import CohortTable
+from .tables.cohorts import CohortTable
 
 
 def set_style() -> None:
@@ -52,7 +52,7 @@ def _ax(ax: plt.Axes | None, figsize: tuple[float, float] | None = None) -> plt.
 
 def activity_over_time(activity: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
     """Revenue (bars, left axis) and orders (line, right axis) per period from
-    :func:`retention_utils.eda.activity_by_period`; partial periods are hatched."""
+    :func:`retention_utils.tables.eda.activity_by_period`; partial periods are hatched."""
     ax = _ax(ax)
     x = activity.index
     width = (x[1] - x[0]) * 0.8 if len(x) > 1 else pd.Timedelta(days=5)

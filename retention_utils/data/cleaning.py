@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import schema as S
+from .. import schema as S
 
 REASONS: dict[str, str] = {
     "null_customer_id": "no customer id",
@@ -197,12 +197,8 @@ class CleaningReport:
         return "CleaningReport(\n" + self.summary() + "\n)"
 
 
-def _day_bound(value: date | datetime | str | pd.Timestamp | None) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return S.parse_timestamps(pd.Series([value]), "window bound").iloc[0].normalize()
-    return pd.Timestamp(value).normalize()
+def _day_bound(value: S.DateLike | None, what: str) -> pd.Timestamp | None:
+    return None if value is None else S.to_day(value, what)
 
 
 _QTY_TOL = 1e-9
@@ -305,7 +301,7 @@ def clean_transactions(
     if not isinstance(rules, CleaningRules):
         rules = CleaningRules.from_config(rules)
     S.require_columns(tx, S.REQUIRED_TRANSACTION_COLUMNS)
-    lo, hi = _day_bound(start), _day_bound(end)
+    lo, hi = _day_bound(start, "start"), _day_bound(end, "end")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"observation window: start {lo.date()} is after end {hi.date()}")
     if rules.exclude_departments and (products is None or S.DEPARTMENT not in products):
@@ -418,7 +414,7 @@ def load_clean(
     """Load a dataset by config name (or YAML path / config dict) and clean its transactions with the
     config's ``cleaning:`` rules and the inclusive window ``[start, end]``.
 
-    Returns ``(dataset, report)``: a :class:`retention_utils.datasets.Dataset` whose ``transactions``
+    Returns ``(dataset, report)``: a :class:`retention_utils.data.datasets.Dataset` whose ``transactions``
     are the *clean* table (the raw table is not kept, to save memory; ``report.row_reason`` is aligned
     with it) and the :class:`CleaningReport`.
     """

@@ -21,7 +21,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from . import schema as S
+from .. import schema as S
 
 PERIODS = {"M": "month", "W": "week"}
 
@@ -104,8 +104,8 @@ def cohort_retention(
     S.require_non_empty(tx)
     ts = tx[S.ORDER_TS]
     data_lo, data_hi = ts.min().normalize(), ts.max().normalize()
-    lo = data_lo if start is None else pd.Timestamp(start).normalize()
-    hi = data_hi if end is None else pd.Timestamp(end).normalize()
+    lo = data_lo if start is None else S.to_day(start, "start")
+    hi = data_hi if end is None else S.to_day(end, "end")
     # the data cannot show activity after its last day: an end beyond it is clamped, so those
     # periods are NaN (not observed) rather than 0 %, and the last real period may become partial
     hi = min(hi, data_hi)

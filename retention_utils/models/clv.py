@@ -1,7 +1,7 @@
 """Customer-base analysis with the BTYD models: holdout checks, tracking, P(alive) and CLV tables.
 
-The models themselves live in :mod:`retention_utils.btyd`; this module turns fitted models and the
-per-customer summaries of :mod:`retention_utils.summary` into the tables and figures of notebook
+The models themselves live in :mod:`retention_utils.models.btyd`; this module turns fitted models and the
+per-customer summaries of :mod:`retention_utils.tables.summary` into the tables and figures of notebook
 ``06_customer_lifetime_value``, and writes the at-risk table that the retention playbook reads.
 
 Conventions
@@ -9,11 +9,11 @@ Conventions
 * Summaries are indexed by ``customer_id`` and carry the BTYD columns ``frequency`` (repeat purchase
   days), ``recency`` and ``T`` (in one ``time_unit``, ``"days"`` or ``"weeks"``) and
   ``monetary_value`` (mean revenue of the repeat purchase days) of
-  :func:`retention_utils.summary.btyd_summary`; holdout columns (``frequency_holdout``,
+  :func:`retention_utils.tables.summary.btyd_summary`; holdout columns (``frequency_holdout``,
   ``revenue_holdout``, ``duration_holdout``) come from
-  :func:`retention_utils.summary.calibration_holdout_split`.
+  :func:`retention_utils.tables.summary.calibration_holdout_split`.
 * Money is in the data's currency; CLV is discounted per month at a stated monthly rate, a month
-  being 365.25 / 12 days (:data:`retention_utils.btyd.DAYS_PER_MONTH`).
+  being 365.25 / 12 days (:data:`retention_utils.models.btyd.DAYS_PER_MONTH`).
 * Every output table is sorted (by ``customer_id``, group order or rank) so two runs print the same.
 
 The standard BTYD holdout checks follow Fader, Hardie & Lee (2005), "'Counting Your Customers' the
@@ -52,7 +52,7 @@ frequency                int       repeat purchase days up to ``as_of``
 n_orders                 int       orders up to ``as_of``
 revenue                  float     revenue up to ``as_of`` (currency)
 days_since_last_order    int       days from the last order to ``as_of``
-segment                  str       RFM segment (:func:`retention_utils.segments.rfm_segment`)
+segment                  str       RFM segment (:func:`retention_utils.models.segments.rfm_segment`)
 =======================  ========  ==========================================================================
 """
 
@@ -61,14 +61,14 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import schema as S
+from .. import schema as S
+from ..schema import DateLike
 from .btyd import (
     DAYS_PER_MONTH,
     BetaGeoFitter,
@@ -78,9 +78,7 @@ from .btyd import (
     ParetoNBDFitter,
 )
 
-DateLike = date | datetime | str | pd.Timestamp
-
-#: Model names used in tables and notebook parameters -> :mod:`retention_utils.btyd` classes.
+#: Model names used in tables and notebook parameters -> :mod:`retention_utils.models.btyd` classes.
 MODELS: dict[str, type] = {
     "BG/NBD": BetaGeoFitter,
     "Pareto/NBD": ParetoNBDFitter,
@@ -102,8 +100,6 @@ PUBLISHED_CDNOW_SAMPLE: dict[str, dict[str, float]] = {
     "Gamma-Gamma": {"p": 6.25, "q": 3.74, "v": 15.44},
 }
 
-TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0}
-
 AT_RISK_COLUMNS: tuple[str, ...] = (
     S.CUSTOMER_ID, "rank", "reason", "as_of", "earlier_date", "model", "horizon_months",
     "discount_rate_monthly", "p_alive", "p_alive_earlier", "p_alive_change", "clv", "clv_if_alive",
@@ -122,10 +118,7 @@ VALUE_COLUMNS: tuple[str, ...] = (
 # ------------------------------------------------------------------------------------------------
 
 
-def _unit_days(time_unit: str) -> float:
-    if time_unit not in TIME_UNIT_DAYS:
-        raise ValueError(f"time_unit must be one of {list(TIME_UNIT_DAYS)}, not {time_unit!r}")
-    return TIME_UNIT_DAYS[time_unit]
+_unit_days = S.time_unit_days
 
 
 def time_units_per_month(time_unit: str) -> float:
@@ -155,12 +148,12 @@ def fit_models(summary: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
     """Fit the named models (keys of :data:`MODELS`) by maximum likelihood on a BTYD summary.
 
     Transaction models use ``frequency``, ``recency``, ``T`` (identical rows are collapsed with
-    weights inside :mod:`retention_utils.btyd`); the Gamma-Gamma model uses ``frequency`` and
+    weights inside :mod:`retention_utils.models.btyd`); the Gamma-Gamma model uses ``frequency`` and
     ``monetary_value`` and is fitted on the customers with ``frequency > 0`` and
     ``monetary_value > 0`` only (its ``n_excluded_`` counts the others).
 
     Returns ``{name: fitted model}`` in the order of ``names``. A
-    :class:`retention_utils.btyd.BTYDBoundaryWarning` (degenerate estimate, no standard errors) is not
+    :class:`retention_utils.models.btyd.BTYDBoundaryWarning` (degenerate estimate, no standard errors) is not
     printed but kept, as a list of messages, in the model's attribute ``fit_warnings_`` (empty list if
     none). Raises ``ValueError`` for an unknown name or missing columns, and passes on the models'
     ``ValueError`` / ``BTYDFitError``.
@@ -251,7 +244,7 @@ def holdout_predictions(models: Mapping[str, Any], summary: pd.DataFrame) -> pd.
 
     E[Y(t) | x, t_x, T] with ``t = duration_holdout`` (the model's time unit) from the calibration
     columns ``frequency``, ``recency``, ``T`` (FHL 2005a eq. 10 and its Pareto/NBD and MBG/NBD
-    counterparts, :meth:`retention_utils.btyd.BetaGeoFitter.expected_purchases`). Returns a DataFrame
+    counterparts, :meth:`retention_utils.models.btyd.BetaGeoFitter.expected_purchases`). Returns a DataFrame
     indexed like ``summary`` with one float column per model name (in the given order).
     """
     _require(summary, ("frequency", "recency", "T", "duration_holdout"), "summary")
@@ -341,11 +334,11 @@ def repeat_purchase_tracking(
     (Fader, Hardie & Lee 2005a, Figures 1 and 2: weekly and cumulative repeat transactions).
 
     The cohort is every customer whose first purchase day is in ``[start, calibration_end]``.
-    Purchases follow the BTYD convention of :func:`retention_utils.summary.btyd_summary`: one purchase
+    Purchases follow the BTYD convention of :func:`retention_utils.tables.summary.btyd_summary`: one purchase
     per customer and calendar day, the first one is not a repeat. By the end of day ``d`` a customer
     first seen on day ``f <= d`` has made ``X(d - f)`` repeat purchases, so the cohort's expected
     cumulative count is ``sum_i E[X((d - f_i) / unit)]`` with the model's unconditional expectation
-    E[X(t)] (FHL 2005a eq. 9; :meth:`retention_utils.btyd.BetaGeoFitter.expected_purchases` without
+    E[X(t)] (FHL 2005a eq. 9; :meth:`retention_utils.models.btyd.BetaGeoFitter.expected_purchases` without
     customer data), fitted on the calibration period.
 
     Parameters
@@ -373,7 +366,7 @@ def repeat_purchase_tracking(
     unit = _unit_days(time_unit)
     if int(step_days) != step_days or step_days < 1:
         raise ValueError(f"step_days must be a positive integer, got {step_days!r}")
-    t0, cal, t1 = (pd.Timestamp(d).normalize() for d in (start, calibration_end, end))
+    t0, cal, t1 = (S.to_day(d, w) for d, w in ((start, "start"), (calibration_end, "calibration_end"), (end, "end")))
     if not t0 <= cal < t1:
         raise ValueError(f"need start <= calibration_end < end, got {t0.date()}, {cal.date()}, {t1.date()}")
     _require(tx, (S.CUSTOMER_ID, S.ORDER_TS), "transactions")
@@ -438,9 +431,9 @@ def customer_value_table(
     ----------
     summary : BTYD summary indexed by ``customer_id`` (``frequency``, ``recency``, ``T``,
         ``monetary_value``; times in ``time_unit``).
-    transaction_model : fitted BG/NBD, MBG/NBD or Pareto/NBD (:mod:`retention_utils.btyd`), fitted in
+    transaction_model : fitted BG/NBD, MBG/NBD or Pareto/NBD (:mod:`retention_utils.models.btyd`), fitted in
         ``time_unit``.
-    spend_model : fitted :class:`retention_utils.btyd.GammaGammaFitter`.
+    spend_model : fitted :class:`retention_utils.models.btyd.GammaGammaFitter`.
     horizon_months : CLV horizon, a positive number of months (1 month = 365.25 / 12 days).
     discount_rate : discount rate per month (>= 0); the cash flow of month ``i`` is divided by
         ``(1 + discount_rate) ** i``.
@@ -453,7 +446,7 @@ def customer_value_table(
     ``expected_purchases`` and ``p_purchase`` (expected purchases and P(at least one) in the next
     ``horizon_months``), ``expected_spend`` (Gamma-Gamma conditional mean spend per purchase; one-time
     buyers get the population mean p v / (q - 1)), ``clv`` (discounted, currency;
-    :meth:`retention_utils.btyd.GammaGammaFitter.customer_lifetime_value`), ``clv_if_alive`` (the same
+    :meth:`retention_utils.models.btyd.GammaGammaFitter.customer_lifetime_value`), ``clv_if_alive`` (the same
     given that the customer is still alive) and ``value_at_risk`` = ``clv_if_alive - clv``.
 
     ``clv_if_alive``: in all three transaction models E[Y(t) | x, t_x, T] = P(alive | x, t_x, T) *
@@ -610,8 +603,8 @@ def at_risk_table(
 
     ``flagged``: :func:`flag_at_risk` output; ``context``: indexed by ``customer_id`` with
     :data:`CONTEXT_COLUMNS` (``n_orders``, ``revenue``, ``days_since_last_order`` from
-    :func:`retention_utils.summary.customer_summary`, ``segment`` from
-    :func:`retention_utils.segments.rfm_segment`) for every flagged customer. Rows: ``at_risk`` customers
+    :func:`retention_utils.tables.summary.customer_summary`, ``segment`` from
+    :func:`retention_utils.models.segments.rfm_segment`) for every flagged customer. Rows: ``at_risk`` customers
     only, sorted by ``value_at_risk`` (descending), then ``customer_id``; ``rank`` 1..n in that order.
     Raises ``ValueError`` when context rows or columns are missing.
     """
@@ -627,8 +620,8 @@ def at_risk_table(
         {
             S.CUSTOMER_ID: sel.index.astype(str),
             "reason": reason,
-            "as_of": pd.Timestamp(as_of).date().isoformat(),
-            "earlier_date": pd.Timestamp(earlier_date).date().isoformat(),
+            "as_of": S.to_date(as_of, "as_of").isoformat(),
+            "earlier_date": S.to_date(earlier_date, "earlier_date").isoformat(),
             "model": str(model),
             "horizon_months": int(horizon_months),
             "discount_rate_monthly": float(discount_rate),

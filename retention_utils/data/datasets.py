@@ -1,7 +1,7 @@
 """Loaders: The Complete Journey, CDNOW, and a user's own CSV/parquet log.
 
 Each loader returns a :class:`Dataset` whose ``transactions`` follow the canonical layout of
-:mod:`retention_utils.schema` (validated, not yet cleaned: see :mod:`retention_utils.cleaning`).
+:mod:`retention_utils.schema` (validated, not yet cleaned: see :mod:`retention_utils.data.cleaning`).
 Raw files are only read, never written.
 
 Dataset configurations live in ``configs/<name>.yaml`` (see :func:`load_config`); a config's
@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import schema as S
+from .. import schema as S
 
 # ------------------------------------------------------------------------------------------------
 # configuration
@@ -32,7 +32,7 @@ CONFIG_ENV = "RETENTION_CONFIG_DIR"
 def config_dir() -> Path:
     """Folder of the dataset YAML files: ``$RETENTION_CONFIG_DIR`` or the repository's ``configs/``."""
     env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "configs"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
 
 
 def config_path(dataset: str | os.PathLike) -> Path:
@@ -53,7 +53,7 @@ def load_config(dataset: str | os.PathLike) -> dict[str, Any]:
     """Read a dataset's YAML into a dict; adds ``_path`` (the file) and fills ``name``.
 
     Keys: ``name``, ``title``, ``source`` (loader and arguments), ``cleaning`` (rules for
-    :func:`retention_utils.cleaning.clean_transactions`), ``parameters`` (injected into every notebook
+    :func:`retention_utils.data.cleaning.clean_transactions`), ``parameters`` (injected into every notebook
     by the report runner) and ``notebooks`` (run order, with per-notebook parameters).
     """
     path = config_path(dataset)

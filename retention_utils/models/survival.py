@@ -76,19 +76,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 
-from . import eda
-from . import schema as S
-from .summary import canonical_order
+from .. import schema as S
+from ..schema import DAY, DateLike
+from ..schema import to_day as _day
+from ..tables import eda
+from ..tables.summary import canonical_order
 
-DateLike = date | datetime | str | pd.Timestamp
-
-DAY = pd.Timedelta(days=1)
 DURATION = "duration"
 EVENT = "churned"
 #: shown in error messages: at most this many customer ids
@@ -123,10 +121,6 @@ class CovariateError(ValueError):
 
 class SurvivalFitError(RuntimeError):
     """A lifelines fit failed although the covariates passed :func:`check_covariates`."""
-
-
-def _day(value: DateLike) -> pd.Timestamp:
-    return pd.Timestamp(value).normalize()
 
 
 def _name(ids: Sequence[Any] | pd.Index) -> str:
@@ -171,7 +165,7 @@ def churn_threshold(tx: pd.DataFrame, percentile: float = 0.9, basis: str = "cus
     """Churn threshold ``tau`` (days) from the inter-purchase gaps of canonical transactions.
 
     Gaps are days between consecutive purchase days of a customer (same-day orders merged;
-    :func:`retention_utils.eda.inter_purchase_days`), so every gap is >= 1 day. ``tau`` is the
+    :func:`retention_utils.tables.eda.inter_purchase_days`), so every gap is >= 1 day. ``tau`` is the
     ``percentile`` of the gaps (``basis="all_gaps"``) or of each repeat customer's longest gap
     (``basis="customer_max"``), taken as an observed value (numpy ``method="higher"``), so with
     ``customer_max`` at most ``1 - percentile`` of the repeat customers ever came back after a lapse of
@@ -416,9 +410,9 @@ def first_window_transactions(tx: pd.DataFrame, window_days: int, cutoff: DateLi
 
     Everything computed from these rows is known at the landmark (the first purchase day +
     ``window_days``); :func:`first_window_features` and the first-window clusters of notebook 05
-    (:func:`retention_utils.clustering.cluster_features`) are built on them. Returns the rows with the
+    (:func:`retention_utils.models.clustering.cluster_features`) are built on them. Returns the rows with the
     columns of ``tx`` (``customer_id`` as str), in canonical order
-    (:func:`retention_utils.summary.canonical_order`), on a fresh RangeIndex. Raises ``ValueError``
+    (:func:`retention_utils.tables.summary.canonical_order`), on a fresh RangeIndex. Raises ``ValueError``
     for ``window_days < 1``.
     """
     if window_days < 1:
@@ -445,7 +439,7 @@ def first_window_features(tx: pd.DataFrame, window_days: int, cutoff: DateLike) 
     minus first purchase day in the window), ``units`` (quantity), ``distinct_products``,
     ``log_distinct_products``; and when the columns exist, ``discount_share`` = loyalty discount /
     (revenue + loyalty discount) (``retail_disc``). The columns ``n_orders``, ``revenue`` and
-    ``days_since_last_order`` make it a valid input to :func:`retention_utils.segments.rfm_scores`.
+    ``days_since_last_order`` make it a valid input to :func:`retention_utils.models.segments.rfm_scores`.
     A customer whose window is cut short by the cutoff gets features from the part observed; such a
     customer is not at risk at the landmark, and :func:`churn_durations` leaves them out.
 
@@ -486,7 +480,7 @@ def campaigns_in_window(
     """Number of distinct campaigns each customer received that ran during the first window.
 
     ``exposure``: one row per (customer, campaign) with ``customer_id``, ``campaign_id``,
-    ``start_date``, ``end_date`` (:func:`retention_utils.prediction.campaign_exposure`). A campaign
+    ``start_date``, ``end_date`` (:func:`retention_utils.models.prediction.campaign_exposure`). A campaign
     counts when its period ``[start_date, end_date]`` overlaps ``[first, first + window_days - 1]``
     (days), so only campaigns already running before the landmark count. Returns float64 counts on
     ``first_purchase``'s index (0 for customers without campaigns).
@@ -1032,7 +1026,7 @@ def next_purchase_training_cutoff(start: DateLike, calibration_end: DateLike, ho
     ``calibration_end`` minus the holdout length or half the calibration period (days, rounded down),
     whichever is shorter, so that the training cutoff has history before it and a follow-up after it,
     both inside the calibration period."""
-    start, cal_end, hold_end = (pd.Timestamp(x).normalize() for x in (start, calibration_end, holdout_end))
+    start, cal_end, hold_end = (S.to_day(x, w) for x, w in ((start, "start"), (calibration_end, "calibration_end"), (holdout_end, "holdout_end")))
     holdout_days = (hold_end - cal_end).days
     follow_up = min(holdout_days, ((cal_end - start).days + 1) // 2)
     return cal_end - pd.Timedelta(days=follow_up)

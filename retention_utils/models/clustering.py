@@ -29,8 +29,8 @@ from sklearn.metrics import (
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
-from . import schema as S
-from .eda import inter_purchase_days, orders
+from .. import schema as S
+from ..tables.eda import inter_purchase_days, orders
 from .segments import spend_shares
 
 BEHAVIOUR_FEATURES = ("log_recency", "log_frequency", "log_monetary", "log_basket_size", "gap_cv")
@@ -92,11 +92,11 @@ def cluster_features(
 
     :func:`behaviour_features` (``summary`` needs ``days_since_last_order``, ``n_orders``, ``revenue``)
     plus, when ``products`` has ``column``, the first ``n_components`` principal components of
-    the spend shares by ``column`` (:func:`retention_utils.segments.spend_shares`,
+    the spend shares by ``column`` (:func:`retention_utils.models.segments.spend_shares`,
     :func:`share_components` with ``seed``). ``gap_cv_imputed`` is dropped when no customer needed
     the imputation (it would be a constant). Only rows of ``tx`` for customers in ``summary`` are
     read, so the share PCA is fitted on exactly those customers; pass the rows of the period the
-    features describe (e.g. each customer's first window, :func:`retention_utils.survival.first_window_transactions`).
+    features describe (e.g. each customer's first window, :func:`retention_utils.models.survival.first_window_transactions`).
 
     Returns ``(features, shares)``: ``features`` indexed like the sorted ``summary`` (float64),
     ``shares`` the customers x ``column`` spend-share table (``None`` without products). Raises

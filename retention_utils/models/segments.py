@@ -1,6 +1,6 @@
 """Customer profiles: RFM scores and named segments, interest tags, value deciles, demographics.
 
-Inputs are the customer summary of :mod:`retention_utils.summary` and canonical transactions; every
+Inputs are the customer summary of :mod:`retention_utils.tables.summary` and canonical transactions; every
 output is indexed by ``customer_id`` (str) and sorted.
 
 RFM scores (1-5)
@@ -44,8 +44,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import schema as S
-from .summary import canonical_order
+from .. import schema as S
+from ..tables.summary import canonical_order
 
 SEGMENTS: tuple[str, ...] = (
     "Champions",
@@ -94,7 +94,7 @@ def rfm_scores(summary: pd.DataFrame) -> pd.DataFrame:
 
     Parameters
     ----------
-    summary : :func:`retention_utils.summary.segmentation_summary` output (columns
+    summary : :func:`retention_utils.tables.summary.segmentation_summary` output (columns
         ``days_since_last_order``, ``n_orders``, ``revenue``), indexed by ``customer_id``.
 
     Returns

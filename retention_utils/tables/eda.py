@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import schema as S
+from .. import schema as S
 from .summary import canonical_order
 
 

@@ -8,7 +8,7 @@ A cutoff ``t0`` is a calendar day at 00:00; the horizon is ``H`` whole days. At 
 * **label** (int 0/1): 1 if the customer places at least one order in ``[t0, t0 + H)``, else 0;
 * **excluded**: customers whose first order falls in ``[t0, t0 + H)`` have no history to score them
   on; they are left out and counted (``n_new_in_horizon``), as in
-  :func:`retention_utils.summary.calibration_holdout_split`, whose holdout flag
+  :func:`retention_utils.tables.summary.calibration_holdout_split`, whose holdout flag
   ``frequency_holdout > 0`` is exactly this label (tested);
 * **features**: computed from transactions strictly before ``t0`` only (a tested property: changing,
   deleting or adding any transaction at or after ``t0`` leaves every feature unchanged). See
@@ -33,7 +33,7 @@ Models and baselines
 --------------------
 Baselines (:class:`Scored` results): a recency rule (bought within the last ``d`` days, ``d`` tuned at
 the validation cutoff), an isotonic recency curve, the customer's own Poisson purchase rate, and the
-BG/NBD probability of a purchase in the horizon (:mod:`retention_utils.btyd`). Models
+BG/NBD probability of a purchase in the horizon (:mod:`retention_utils.models.btyd`). Models
 (:func:`model_candidates`): regularised logistic regression, random forest and histogram gradient
 boosting from scikit-learn, tuned by :func:`tune_time_cv` on the time-based folds.
 
@@ -43,7 +43,7 @@ ties split exactly), :func:`calibration_table`, :func:`bootstrap_roc_auc` (perce
 differences), :func:`permutation_importance_table`.
 
 Determinism: every random step takes ``seed``; tables are sorted by (cutoff, customer_id); sums run over
-transactions in :func:`retention_utils.summary.canonical_order`.
+transactions in :func:`retention_utils.tables.summary.canonical_order`.
 """
 
 from __future__ import annotations
@@ -51,33 +51,27 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import schema as S
-from .summary import canonical_order
-
-DateLike = date | datetime | str | pd.Timestamp
+from .. import schema as S
+from ..schema import DAY, DateLike
+from ..schema import to_day as _day
+from ..tables.summary import canonical_order
 
 LABEL = "label"
 CUTOFF = "cutoff"
-DAY = pd.Timedelta(days=1)
 
-#: BTYD columns of :func:`retention_utils.summary.customer_summary` kept in the feature table for the
+#: BTYD columns of :func:`retention_utils.tables.summary.customer_summary` kept in the feature table for the
 #: BG/NBD baseline but not given to the models (``recency`` and ``T`` are exact linear combinations of
 #: ``tenure_days`` and ``days_since_last_order``).
 BTYD_ONLY_COLUMNS = ("recency", "T")
 
 #: log-loss clipping: probabilities are clipped to [LOG_LOSS_EPS, 1 - LOG_LOSS_EPS] before the log.
 LOG_LOSS_EPS = 1e-6
-
-
-def _day(value: DateLike) -> pd.Timestamp:
-    return pd.Timestamp(value).normalize()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -344,7 +338,7 @@ class CustomerHistory:
 
     @classmethod
     def from_dataset(cls, dataset: Any, observation_end: DateLike | None = None, trend_window_days: int = 30) -> CustomerHistory:
-        """From a :class:`retention_utils.datasets.Dataset`: its clean transactions, products, customers
+        """From a :class:`retention_utils.data.datasets.Dataset`: its clean transactions, products, customers
         and, when the dataset has ``campaigns`` and ``campaign_descriptions`` tables (The Complete
         Journey), the campaign exposure of :func:`campaign_exposure`."""
         camp = None
@@ -381,7 +375,7 @@ class CustomerHistory:
         """Features at cutoff ``t0`` from orders strictly before ``t0``; one row per customer with such
         an order, indexed by ``customer_id`` (str, sorted). Times in days, money in the data's currency.
 
-        The columns of :func:`retention_utils.summary.customer_summary` at ``observation_end = t0 - 1
+        The columns of :func:`retention_utils.tables.summary.customer_summary` at ``observation_end = t0 - 1
         day``, with its definitions (tested equal): ``n_orders``, ``revenue``, ``average_order_value``,
         ``days_since_last_order`` (recency in the segmentation sense), ``tenure_days``, ``frequency``
         (repeat purchase days), ``recency``, ``T``, ``monetary_value`` (BTYD convention, days); they are
@@ -815,10 +809,10 @@ def bgnbd_repurchase_probability(features: pd.DataFrame, horizon_days: float) ->
     """BG/NBD P(at least one purchase in the next ``horizon_days``), fitted on the same cutoff's
     ``frequency``, ``recency``, ``T`` (days; pre-cutoff data only, no labels used).
 
-    Model and formula: :class:`retention_utils.btyd.BetaGeoFitter` (Fader, Hardie & Lee 2005) and its
+    Model and formula: :class:`retention_utils.models.btyd.BetaGeoFitter` (Fader, Hardie & Lee 2005) and its
     ``probability_of_purchases_in``. A purchase *day* is the BTYD unit, so the probability is of a
     purchase day in ``(T, T + H]``, which is the label's window. Returns a Series indexed like
-    ``features``. Raises :class:`retention_utils.btyd.BTYDFitError` if the fit fails.
+    ``features``. Raises :class:`retention_utils.models.btyd.BTYDFitError` if the fit fails.
     """
     from .btyd import BetaGeoFitter
 
