@@ -1,0 +1,143 @@
+"""Pseudonyms for customer ids and suppression of small cells: what every export and report applies.
+
+Customer ids in a shop's export are personal data. Every table that leaves the package for people or
+other tools (contact lists, effect estimates, HTML reports) carries **pseudonyms**, never raw ids, and
+aggregate tables hide cells describing fewer than ``min_cell`` customers.
+
+Pseudonym
+---------
+``pseudonym(id) = "c_" + hex(HMAC-SHA256(key, id))[:16]`` (RFC 2104 with SHA-256; Python's
+:mod:`hmac`). The same key gives the same pseudonym on every run and machine, so lists can be joined
+across runs by whoever holds the key, and nobody without the key can recompute or reverse them (a plain
+hash of an id could be reversed by hashing every candidate id). 16 hex digits (64 bits) make a collision
+between two customers negligible (about n² / 2⁶⁵: 3e-8 for a million customers); a collision is
+detected and raised, never silently merged.
+
+Where the key comes from (:func:`pseudonym_key`)
+-------------------------------------------------
+1. The environment variable :data:`KEY_ENV` (``RETENTION_PSEUDONYM_KEY``): the normal case for a
+   user's own data. Keep it out of the repository.
+2. A dataset config that declares its data public and already anonymous may fix a documented key::
+
+       privacy:
+         public_dataset: true          # the bundled Complete Journey and CDNOW
+         pseudonym_key: complete_journey-public-2017
+
+   so that ``make reports`` needs no set-up and its outputs are reproducible.
+3. ``privacy: {pseudonymise: false}`` turns pseudonyms off, for internal use only; the export then
+   says so in its header (see :func:`pseudonymise`).
+
+Without any of these a user's dataset counts as personal data and :func:`pseudonym_key` raises
+:class:`PrivacyError` *before* anything is written, naming the variable to set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+#: Environment variable holding the pseudonymisation key of a user's own dataset.
+KEY_ENV = "RETENTION_PSEUDONYM_KEY"
+#: Prefix of every pseudonym, so a pseudonym is never mistaken for a raw id.
+PREFIX = "c_"
+#: Hex digits kept from the HMAC-SHA256 digest (64 bits).
+DIGITS = 16
+#: Default minimum number of customers behind a published aggregate cell.
+MIN_CELL = 10
+#: Text shown in a suppressed cell.
+SUPPRESSED = f"<{MIN_CELL}"
+
+
+class PrivacyError(RuntimeError):
+    """No pseudonymisation key is available for a dataset that counts as personal data, or two ids
+    collide; the message says which variable or config key to set."""
+
+
+@dataclass(frozen=True)
+class PseudonymKey:
+    """A resolved key: ``key`` (bytes, or ``None`` when pseudonyms are off) and ``source`` (where it
+    came from: ``"environment"``, ``"config (public dataset)"`` or ``"off (config)"``)."""
+
+    key: bytes | None
+    source: str
+
+    @property
+    def enabled(self) -> bool:
+        return self.key is not None
+
+
+def pseudonym_key(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> PseudonymKey:
+    """Resolve the pseudonymisation key for a dataset config (see the module docstring for the order).
+
+    Raises :class:`PrivacyError` when the dataset is not declared public, pseudonyms are not turned
+    off and ``$RETENTION_PSEUDONYM_KEY`` is unset or empty; ``ValueError`` for a malformed
+    ``privacy:`` block.
+    """
+    environ = os.environ if environ is None else environ
+    block = dict((config or {}).get("privacy") or {})
+    unknown = set(block) - {"public_dataset", "pseudonym_key", "pseudonymise"}
+    if unknown:
+        raise ValueError(f"privacy: unknown key(s) {sorted(unknown)}; known: public_dataset, pseudonym_key, pseudonymise")
+    if block.get("pseudonymise") is False:
+        return PseudonymKey(None, "off (config)")
+    env = environ.get(KEY_ENV, "")
+    if env:
+        return PseudonymKey(env.encode("utf-8"), "environment")
+    if block.get("public_dataset") is True:
+        fixed = block.get("pseudonym_key")
+        if not isinstance(fixed, str) or not fixed:
+            raise ValueError("privacy: a public_dataset needs a non-empty pseudonym_key (a documented fixed key)")
+        return PseudonymKey(fixed.encode("utf-8"), "config (public dataset)")
+    name = (config or {}).get("name", "this dataset")
+    raise PrivacyError(
+        f"{name}: customer ids are personal data and no pseudonymisation key is set. Set the environment "
+        f"variable {KEY_ENV} to a secret of your choice (the same secret gives the same pseudonyms on every "
+        "run), or, for internal use only, set 'privacy: {pseudonymise: false}' in the dataset config."
+    )
+
+
+def pseudonymise(ids: pd.Series | pd.Index, key: PseudonymKey | bytes | str | None) -> pd.Series:
+    """Pseudonyms for ``ids`` (any values; compared as ``str``), same index and order.
+
+    ``key``: a :class:`PseudonymKey`, raw bytes/str, or ``None``/a disabled key (ids returned as ``str``
+    unchanged: pseudonyms turned off). Returns a Series of ``str`` named like the input. Nulls stay
+    null. Raises :class:`PrivacyError` if two different ids receive the same pseudonym.
+    """
+    s = ids.to_series(index=ids) if isinstance(ids, pd.Index) else ids
+    raw = key.key if isinstance(key, PseudonymKey) else (key.encode("utf-8") if isinstance(key, str) else key)
+    if raw is None:
+        return s.map(lambda v: None if pd.isna(v) else str(v))
+    uniq = pd.unique(s.dropna().astype(str))
+    table = {u: PREFIX + hmac.new(raw, u.encode("utf-8"), hashlib.sha256).hexdigest()[:DIGITS] for u in uniq}
+    if len(set(table.values())) != len(table):
+        raise PrivacyError("two customer ids received the same pseudonym; raise privacy.DIGITS")
+    return s.map(lambda v: None if pd.isna(v) else table[str(v)])
+
+
+def suppress_small_cells(table: pd.DataFrame, count_column: str, min_cell: int = MIN_CELL,
+                         columns: list[str] | None = None) -> pd.DataFrame:
+    """Hide aggregate cells that describe fewer than ``min_cell`` customers.
+
+    ``table`` has one row per group and a column ``count_column`` with the number of customers behind
+    the row. In rows below ``min_cell``, ``columns`` (default: every column) become the text
+    ``"<{min_cell}"``; the table keeps its rows and index, so a reader sees that a group exists but not
+    its numbers. Returns a new DataFrame (object dtype in the suppressed columns). Raises ``KeyError``
+    if ``count_column`` is missing, ``ValueError`` for ``min_cell < 1``.
+    """
+    if count_column not in table:
+        raise KeyError(f"suppress_small_cells: no column {count_column!r}; columns: {list(table.columns)}")
+    if min_cell < 1:
+        raise ValueError(f"min_cell must be at least 1, got {min_cell}")
+    out = table.copy()
+    small = out[count_column] < min_cell
+    if small.any():
+        for c in columns or list(out.columns):
+            out[c] = out[c].astype(object)
+            out.loc[small, c] = f"<{min_cell}"
+    return out
