@@ -29,8 +29,8 @@ from retention_utils.recommend.metrics import (  # noqa: E402
     precision_at_k,
     ranking_metrics,
     recall_at_k,
-    top_k_from_scores,
 )
+from retention_utils.recommend.ranking import top_k_from_scores  # noqa: E402
 
 USER, ITEM, SCORE = "customer_id", "product_id", "score"
 

@@ -5,12 +5,17 @@ Every function draws on a new or given Axes and returns it; notebooks end the ce
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from . import formatting as F
+from .scoring import calibration_table, lift_table
 from .tables.cohorts import CohortTable
 
 
@@ -30,15 +35,12 @@ def set_style() -> None:
     )
 
 
-def _float_format(v: float) -> str:
-    return f"{v:,.2f}" if abs(v) >= 100 else f"{v:.4f}"
-
-
 def setup_notebook() -> None:
-    """:func:`set_style` plus pandas display options: floats as ``1,234.57`` (>= 100) or ``0.1235``,
-    wide tables, so every notebook prints numbers the same way."""
+    """:func:`set_style` plus pandas display options: floats by the one formatting rule
+    (:mod:`retention_utils.formatting`, 4 significant digits; tables shown through
+    :func:`retention_utils.formatting.table` get one number of decimals per column), wide tables."""
     set_style()
-    pd.set_option("display.float_format", _float_format)
+    pd.set_option("display.float_format", F.pandas_float_format)
     pd.set_option("display.width", 120)
     pd.set_option("display.max_columns", 30)
 
@@ -77,19 +79,21 @@ def distribution(
     bins: int = 50,
     discrete: bool = False,
 ) -> plt.Axes:
-    """Histogram of ``values``, clipped at a quantile (the clip is stated in the title), with the
-    median marked."""
+    """Histogram of ``values`` with the median of **all** values marked; the axis stops at a quantile
+    (``clip_quantile``; the values beyond it are counted in the title). Statistics are computed on the
+    data, the clip only limits what is drawn."""
     ax = _ax(ax)
     v = pd.Series(np.asarray(values, dtype="float64")).dropna()
+    med = float(np.median(v)) if len(v) else float("nan")
     note = ""
+    shown = v
     if clip_quantile is not None and len(v):
         hi = v.quantile(clip_quantile)
         n_out = int((v > hi).sum())
-        v = v[v <= hi]
+        shown = v[v <= hi]
         note = f" (values above the {clip_quantile:.0%} quantile, {n_out:,}, not shown)" if n_out else ""
-    sns.histplot(v, bins=None if discrete else bins, discrete=discrete, ax=ax, color="#4c72b0")
-    med = float(np.median(v)) if len(v) else float("nan")
-    ax.axvline(med, color="#c44e52", ls="--", lw=1.2, label=f"median {med:,.1f}")
+    sns.histplot(shown, bins=None if discrete else bins, discrete=discrete, ax=ax, color="#4c72b0")
+    ax.axvline(med, color="#c44e52", ls="--", lw=1.2, label=f"median {F.number(med)}")
     ax.legend(loc="upper right")
     ax.set_xlabel(xlabel)
     ax.set_title((title or "Distribution") + note, fontsize=10)
@@ -138,3 +142,127 @@ def share_bars(shares: pd.Series, ax: plt.Axes | None = None, title: str = "", t
     ax.set_xlabel("% share")
     ax.set_title(title)
     return ax
+
+
+def plot_gains(y: Any, scores: Mapping[str, Any], ax: Any = None, n_bins: int = 10) -> Any:
+    """Cumulative gains by decile (:func:`lift_table`) of several scores, with the random line."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    ax.plot([0, 100], [0, 100], color="grey", ls="--", lw=1, label="random")
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]
+    for k, (name, s) in enumerate(scores.items()):
+        lt = lift_table(y, s, n_bins)
+        ls, mk = styles[k % len(styles)]
+        ax.plot(np.r_[0, lt["cumulative_share"]] * 100, np.r_[0, lt["cumulative_gain"]] * 100, ls=ls, marker=mk,
+                ms=4, label=name)
+    ax.set_xlabel("% of customers contacted (highest P(repurchase) first)")
+    ax.set_ylabel("% of repurchasers captured")
+    ax.set_title("Cumulative gains on the test cutoff")
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def plot_calibration(y: Any, scores: Mapping[str, Any], ax: Any = None, n_bins: int = 10) -> Any:
+    """Reliability curves (:func:`calibration_table`) of several probability vectors."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect")
+    for name, s in scores.items():
+        ct = calibration_table(y, s, n_bins)
+        ax.plot(ct["mean_predicted"], ct["observed_rate"], marker="o", label=name)
+    ax.set_xlabel("mean predicted P(repurchase) (decile bins)")
+    ax.set_ylabel("observed repurchase rate")
+    ax.set_title("Calibration on the test cutoff")
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+def plot_partial_dependence(model: Any, X: pd.DataFrame, features: Sequence[str], seed: int = 0) -> Any:
+    """Average partial dependence of P(repurchase) on each of ``features`` over the rows of ``X``
+    (``sklearn.inspection.PartialDependenceDisplay``, brute force on ``predict_proba``, 5th-95th
+    percentile grid of 20 points)."""
+    import matplotlib.pyplot as plt
+    from sklearn.inspection import PartialDependenceDisplay
+
+    fig, axes = plt.subplots(1, len(features), figsize=(4.0 * len(features), 3.6), squeeze=False)
+    # brute force on predict_proba: the "recursion" shortcut of tree ensembles plots log-odds instead
+    PartialDependenceDisplay.from_estimator(model, X, list(features), kind="average", grid_resolution=20,
+                                            percentiles=(0.05, 0.95), response_method="predict_proba",
+                                            method="brute", random_state=seed, ax=axes[0])
+    for ax in axes[0]:
+        ax.set_ylabel("P(repurchase)" if ax is axes[0][0] else "")
+    fig.suptitle("Partial dependence (test cutoff)")
+    return fig
+
+
+def plot_km(fitted: Mapping[str, Any], ax: Any = None, ci: bool = True, title: str = "", xlabel: str = "days"):
+    """Survival curves with their confidence bands (lifelines ``plot_survival_function``) on one Axes;
+    returns the Axes. ``fitted`` maps label to a fitted ``KaplanMeierFitter``."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    for kmf in fitted.values():
+        kmf.plot_survival_function(ax=ax, ci_show=ci, ci_alpha=0.15)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share not churned")
+    ax.set_title(title)
+    return ax
+
+
+def plot_holdout_by_frequency(table: pd.DataFrame, ax: Any = None, unit_label: str = "") -> Any:
+    """Actual and predicted mean holdout purchases by calibration-frequency group
+    (:func:`holdout_by_frequency`), FHL (2005a) Figure 4 style. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.5))
+    x = np.arange(len(table))
+    ax.plot(x, table["actual"], marker="o", color="black", lw=2, label="actual")
+    styles = ["--", ":", "-."]
+    for i, c in enumerate(c for c in table.columns if c not in ("customers", "actual")):
+        ax.plot(x, table[c], marker=".", ls=styles[i % len(styles)], label=c)
+    ax.set_xticks(x, table.index.astype(str))
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel(f"mean purchases in the holdout{unit_label}")
+    ax.set_title("Holdout purchases by calibration frequency")
+    ax.legend()
+    return ax
+
+
+def plot_tracking(tracking: pd.DataFrame, axes: Any = None, model_label: str = "model") -> Any:
+    """Cumulative (left) and per-step (right) repeat purchases of the cohort, actual against expected
+    (:func:`repeat_purchase_tracking`), with the end of calibration marked. Steps shorter than the
+    usual step are left out of the right panel. Returns the two Axes."""
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    cal_end = tracking.index[~tracking["holdout"]].max()
+    full = tracking["days"] == tracking["days"].max()
+    for ax, (a, e, title) in zip(
+        axes,
+        [("actual_cumulative", "expected_cumulative", "Cumulative repeat purchases"),
+         ("actual", "expected", f"Repeat purchases per {int(tracking['days'].max())} days")],
+        strict=True,
+    ):
+        d = tracking if a == "actual_cumulative" else tracking[full]
+        ax.plot(d.index, d[a], color="black", lw=2, label="actual")
+        ax.plot(d.index, d[e], ls="--", color="#dd8452", lw=2, label=f"expected ({model_label})")
+        ax.axvline(cal_end, color="grey", ls=":", lw=1.5)
+        ax.annotate("end of calibration", (cal_end, 0.98), xycoords=("data", "axes fraction"), va="top",
+                    xytext=(4, 0), textcoords="offset points", fontsize=8, color="grey")
+        locator = mdates.AutoDateLocator(maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+        ax.set_title(title)
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left" if a == "actual_cumulative" else "best")
+    return axes

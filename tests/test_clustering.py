@@ -71,7 +71,7 @@ def test_cluster_features_reads_only_the_summary_customers():
     summary = pd.DataFrame({"days_since_last_order": [8.0, 3.0], "n_orders": [1.0, 3.0], "revenue": [4.0, 20.0]},
                            index=pd.Index(["b", "a"], name="customer_id"))  # unsorted on purpose
     products = pd.DataFrame({"product_id": ["p1", "p2", "p3"], "department": ["X", "Y", "Z"]})
-    f, shares = C.cluster_features(tx, summary, products, n_components=2, seed=0)
+    f, shares, _ = C.cluster_features(tx, summary, products, n_components=2, seed=0)
     assert list(f.index) == ["a", "b"]
     assert f["log_recency"].tolist() == pytest.approx(np.log([4.0, 9.0]))
     assert f["log_frequency"].tolist() == pytest.approx([np.log(3.0), 0.0])
@@ -83,7 +83,7 @@ def test_cluster_features_reads_only_the_summary_customers():
     assert shares.loc["a"].tolist() == pytest.approx([0.7, 0.05, 0.25])
     assert [c for c in f.columns if c.startswith("share_pc")] == ["share_pc1", "share_pc2"]
     # without products: behaviour features only, and gap_cv_imputed dropped when nobody needed it
-    g, none = C.cluster_features(tx, summary.loc[["a"]], None)
+    g, none, _ = C.cluster_features(tx, summary.loc[["a"]], None)
     assert none is None and "gap_cv_imputed" not in g and "share_pc1" not in g
     with pytest.raises(ValueError, match="no transactions: 'q'"):
         C.cluster_features(tx, summary.rename(index={"b": "q"}), None)

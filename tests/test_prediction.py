@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from retention_utils import scoring
 from retention_utils.models import prediction as P
+from retention_utils.tables import cutoffs as CT
 from retention_utils.tables import summary
 
 from .conftest import make_tx
@@ -48,7 +50,7 @@ def history(tx, **kw):
     args = {"products": PRODUCTS, "customers": CUSTOMERS, "campaigns": CAMPAIGNS,
             "observation_end": "2020-01-31", "trend_window_days": 5}
     args.update(kw)
-    return P.CustomerHistory(tx, **args)
+    return CT.CustomerHistory(tx, **args)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -112,10 +114,10 @@ def test_features_by_hand():
 def test_panel_stacks_cutoffs_and_counts_exclusions():
     h = history(three_customer_log())
     panel = h.panel([pd.Timestamp("2020-01-21"), T0], H)
-    assert list(panel.table.index.get_level_values(P.CUTOFF).unique()) == [T0, pd.Timestamp("2020-01-21")]
-    assert panel.at(T0)[P.LABEL].to_dict() == {"A": 1, "B": 0}
+    assert list(panel.table.index.get_level_values(CT.CUTOFF).unique()) == [T0, pd.Timestamp("2020-01-21")]
+    assert panel.at(T0)[CT.LABEL].to_dict() == {"A": 1, "B": 0}
     # at 01-21: A, B and C are known; only B orders in [01-21, 01-31)
-    assert panel.at(pd.Timestamp("2020-01-21"))[P.LABEL].to_dict() == {"A": 0, "B": 1, "C": 0}
+    assert panel.at(pd.Timestamp("2020-01-21"))[CT.LABEL].to_dict() == {"A": 0, "B": 1, "C": 0}
     assert panel.counts["new_in_horizon_excluded"].tolist() == [1, 0]
 
 
@@ -211,10 +213,10 @@ def test_leakage_test_is_sensitive_to_rows_before_t0():
 
 
 def test_plan_cutoffs_and_splits_by_hand():
-    cs = P.plan_cutoffs("2017-01-01", "2017-12-31", 30, 30, 90)
+    cs = CT.plan_cutoffs("2017-01-01", "2017-12-31", 30, 30, 90)
     assert cs[-1] == pd.Timestamp("2017-12-02")  # 2018-01-01 - 30 days: horizon ends 12-31
     assert cs[0] == pd.Timestamp("2017-04-06") and len(cs) == 9
-    sp = P.time_splits(cs, 30, n_folds=2)
+    sp = CT.time_splits(cs, 30, n_folds=2)
     assert sp.test == pd.Timestamp("2017-12-02")
     assert sp.valid == pd.Timestamp("2017-11-02")
     assert sp.scoring_date == pd.Timestamp("2018-01-01")
@@ -226,12 +228,12 @@ def test_plan_cutoffs_and_splits_by_hand():
 
 
 def test_cdnow_39_week_horizon_has_no_honest_split():
-    cs = P.plan_cutoffs("1997-01-01", "1998-06-30", 273, 273, 90)
+    cs = CT.plan_cutoffs("1997-01-01", "1998-06-30", 273, 273, 90)
     assert cs == [pd.Timestamp("1997-10-01")]  # the classic weeks 1-39 / 40-78 split
     with pytest.raises(ValueError, match="shorten the horizon"):
-        P.time_splits(cs, 273, n_folds=2)
+        CT.time_splits(cs, 273, n_folds=2)
     with pytest.raises(ValueError, match="no earlier cutoff"):
-        P.time_splits(P.plan_cutoffs("1997-01-01", "1998-06-30", 273, 91, 0), 273, n_folds=1)
+        CT.time_splits(CT.plan_cutoffs("1997-01-01", "1998-06-30", 273, 91, 0), 273, n_folds=1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ def test_cdnow_39_week_horizon_has_no_honest_split():
 def test_lift_by_decile_hand_vector():
     y = [1, 1, 0, 1, 0, 0, 1, 0, 0, 0]
     s = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
-    lt = P.lift_table(y, s, n_bins=5)
+    lt = scoring.lift_table(y, s, n_bins=5)
     assert lt["customers"].tolist() == [2, 2, 2, 2, 2]
     assert lt["positives"].tolist() == [2, 1, 0, 1, 0]
     assert lt["lift"].tolist() == pytest.approx([2.5, 1.25, 0.0, 1.25, 0.0])
@@ -254,18 +256,18 @@ def test_lift_splits_tied_scores_exactly():
     # sorted: score 3 (1 customer, positive), score 2 (3 customers, 1 positive), score 1 (2, 1 positive)
     y = [1, 1, 0, 0, 1, 0]
     s = [3, 2, 2, 2, 1, 1]
-    lt = P.lift_table(y, s, n_bins=3)
+    lt = scoring.lift_table(y, s, n_bins=3)
     assert lt["positives"].tolist() == pytest.approx([1 + 1 / 3, 2 / 3, 1.0])
     assert lt["lift"].tolist() == pytest.approx([4 / 3, 2 / 3, 1.0])
     # the input order of tied rows does not matter
     perm = [5, 2, 0, 4, 3, 1]
-    pd.testing.assert_frame_equal(P.lift_table(np.take(y, perm), np.take(s, perm), 3), lt)
+    pd.testing.assert_frame_equal(scoring.lift_table(np.take(y, perm), np.take(s, perm), 3), lt)
 
 
 def test_roc_auc_bootstrap_hand_value_and_paired_gain():
     y = np.array([0, 0, 1, 1])
     s = np.array([0.1, 0.4, 0.35, 0.8])  # 3 of 4 positive-negative pairs ordered: AUC 0.75
-    bs = P.bootstrap_roc_auc(y, {"m": s, "same": s}, n_boot=200, seed=0, reference="same")
+    bs = scoring.bootstrap_roc_auc(y, {"m": s, "same": s}, n_boot=200, seed=0, reference="same")
     assert bs.loc["m", "roc_auc"] == 0.75
     assert bs.loc["m", "gain"] == 0 and bs.loc["m", "gain_ci_low"] == 0 and bs.loc["m", "gain_ci_high"] == 0
     assert 0 <= bs.loc["m", "ci_low"] <= 0.75 <= bs.loc["m", "ci_high"] <= 1
@@ -279,7 +281,7 @@ def test_weighted_auc_matches_sklearn_with_ties():
     order = np.argsort(s, kind="stable")
     ss = s[order]
     starts = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
-    ours = P._weighted_auc(starts, y[order].astype(float), 1.0 - y[order], w[order][None, :])[0]
+    ours = scoring._weighted_auc(starts, y[order].astype(float), 1.0 - y[order], w[order][None, :])[0]
     assert ours == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-12)
 
 
@@ -287,8 +289,8 @@ def test_evaluate_and_thresholds_by_hand():
     y = [0, 0, 1, 1, 1]
     p = [0.1, 0.6, 0.4, 0.7, 0.9]
     # thresholds: 0.9 -> F1 0.5; 0.7 -> 0.8; 0.6 -> P 2/3 R 2/3; 0.4 -> P 3/4 R 1 -> F1 6/7; 0.1 -> 0.75
-    assert P.f1_threshold(y, p) == 0.4
-    m = P.evaluate(y, p, threshold=0.4)
+    assert scoring.f1_threshold(y, p) == 0.4
+    m = scoring.evaluate(y, p, threshold=0.4)
     assert (m["precision"], m["recall"], m["specificity"]) == (0.75, 1.0, 0.5)
     assert m["f1"] == pytest.approx(6 / 7)
     assert m["roc_auc"] == pytest.approx(5 / 6)
@@ -341,11 +343,11 @@ def synthetic_log(seed=0, n_customers=300, days=200):
 
 def test_pipeline_end_to_end_uses_time_order_and_beats_chance():
     tx = synthetic_log()
-    h = P.CustomerHistory(tx, observation_end="2021-07-19", trend_window_days=20)
-    cs = P.plan_cutoffs("2021-01-01", "2021-07-19", 20, 20, 60)
-    sp = P.time_splits(cs, 20, n_folds=2)
+    h = CT.CustomerHistory(tx, observation_end="2021-07-19", trend_window_days=20)
+    cs = CT.plan_cutoffs("2021-01-01", "2021-07-19", 20, 20, 60)
+    sp = CT.time_splits(cs, 20, n_folds=2)
     panel = h.panel(sp.cutoffs, 20)
-    feats = P.model_feature_columns(panel, [c for c in sp.cutoffs if c != sp.test])
+    feats = CT.model_feature_columns(panel, [c for c in sp.cutoffs if c != sp.test])
     assert "basket_products_mean" not in feats  # constant (one product): dropped
     est, grid = P.model_candidates(seed=0)["logistic regression"]
     tuned = P.tune_time_cv("lr", est, {"logisticregression__C": [0.1, 1.0]}, panel, sp, feats)

@@ -23,8 +23,8 @@ from retention_utils.recommend.metrics import (
     ranking_metrics,
     recall_at_k,
     repeat_explore_at_k,
-    top_k_from_scores,
 )
+from retention_utils.recommend.ranking import top_k_from_scores
 
 USER, ITEM, SCORE = "customer_id", "product_id", "score"
 

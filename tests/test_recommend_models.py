@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from retention_utils.recommend.metrics import per_user_metrics, top_k_from_scores
+from retention_utils.recommend.metrics import per_user_metrics
 from retention_utils.recommend.models import (
     ALS,
     EASE,
@@ -30,10 +30,13 @@ from retention_utils.recommend.models import (
     Hybrid,
     Interactions,
     ItemKNN,
-    ModelSpec,
     PTopFreq,
     SegmentPopularity,
     UserKNN,
+    scores_dense,
+)
+from retention_utils.recommend.protocol import (
+    ModelSpec,
     compare_to_baseline,
     default_specs,
     evaluate,
@@ -41,10 +44,9 @@ from retention_utils.recommend.models import (
     paired_difference,
     results_table,
     run_protocol,
-    scores_dense,
-    top_k_stored,
     tune,
 )
+from retention_utils.recommend.ranking import top_k_from_scores, top_k_stored
 
 C, OID, T, P = "customer_id", "order_id", "order_ts", "product_id"
 

@@ -82,7 +82,7 @@ def test_run_writes_everything_and_reports_the_failure(project, capsys):
 
 def test_cli_exit_code_names_failure(project, capsys, monkeypatch):
     root, nb_dir, cfg = project
-    monkeypatch.setattr(reports, "NOTEBOOK_DIR", nb_dir)
+    monkeypatch.setattr(reports.runner, "NOTEBOOK_DIR", nb_dir)
     code = reports.main(["run", "--dataset", str(cfg), "--notebooks", "02", "--output-dir", str(root / "out")])
     assert code == 1
     assert "FAILED: 1 of 1 notebook(s): 02_fails" in capsys.readouterr().err
@@ -107,7 +107,7 @@ def test_undeclared_parameter_is_an_error_before_running(project, capsys, monkey
     with pytest.raises(reports.ParameterError, match=r"\['TYPO'\]"):
         reports.run_reports(str(cfg), parameters={"TYPO": 1}, output_dir=root / "out", notebook_dir=nb_dir)
     assert not (root / "out" / "toy" / "01_ok.ipynb").exists()
-    monkeypatch.setattr(reports, "NOTEBOOK_DIR", nb_dir)
+    monkeypatch.setattr(reports.runner, "NOTEBOOK_DIR", nb_dir)
     assert reports.main(["run", "--dataset", str(cfg), "-p", "TYPO", "1", "--output-dir", str(root / "o")]) == 2
     assert "TYPO" in capsys.readouterr().err
 
@@ -115,7 +115,7 @@ def test_undeclared_parameter_is_an_error_before_running(project, capsys, monkey
 def test_cli_values_converted_to_declared_types(project):
     _, nb_dir, _ = project
     nb = nb_dir / "01_ok.ipynb"
-    got = reports.resolve_parameters(nb, reports._parse_cli_params(
+    got = reports.resolve_parameters(nb, reports.params.parse_cli_parameters(
         [("DAY", "2018-02-03"), ("SEED", "7"), ("ITEMS", "[x, y]"), ("DATASET", "cdnow")]))
     assert got == {"DAY": dt.date(2018, 2, 3), "SEED": 7, "ITEMS": ["x", "y"], "DATASET": "cdnow"}
     with pytest.raises(reports.ParameterError, match="SEED"):
@@ -150,10 +150,10 @@ def test_unknown_notebook_selection(project):
 
 
 def test_record_rounds_and_rejects():
-    assert reports._jsonable(0.1 + 0.2, 10) == 0.3
-    assert reports._jsonable(float("nan"), 10) is None
+    assert reports.jsonable(0.1 + 0.2, 10) == 0.3
+    assert reports.jsonable(float("nan"), 10) is None
     with pytest.raises(TypeError):
-        reports._jsonable(object(), 10)
+        reports.jsonable(object(), 10)
     with pytest.raises(ValueError, match="identifier"):
         reports.record("not a name", 1)
 
@@ -187,7 +187,7 @@ def test_nbval_setup_catches_a_moved_headline_number(tmp_path):
     cmd = [sys.executable, "-m", "pytest", str(path), "--nbval", "--nbval-current-env",
            "--nbval-sanitize-with", str(sanitize), "-q", "-p", "no:cacheprovider"]
     assert subprocess.run(cmd, cwd=tmp_path, capture_output=True).returncode == 0
-    text = path.read_text().replace("customers = 2467", "customers = 2468")
+    text = path.read_text().replace('"value": 2467', '"value": 2468')
     path.write_text(text)
     res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert res.returncode == 1 and "customers = 2468" in res.stdout
+    assert res.returncode == 1 and "record customers (count): value: 2468 became 2467" in res.stdout

@@ -2,7 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retention_utils import scoring
 from retention_utils.models import survival as SV
+from retention_utils.tables import covariates as CV
+from retention_utils.tables import durations as DU
 
 from .conftest import make_tx
 
@@ -25,7 +28,7 @@ def test_censoring_at_cutoff_issue_example():
     idx = pd.Index(["a", "b", "c"], name="customer_id")
     start = pd.Series(pd.to_datetime(["2013-10-08", "2013-10-09", "2013-10-10"]), index=idx)
     end = pd.Series(pd.to_datetime(["2013-10-10", "2013-10-12", "2013-10-15"]), index=idx)
-    out = SV.censor_at_cutoff(start, end, "2013-10-12")
+    out = DU.censor_at_cutoff(start, end, "2013-10-12")
     assert out["duration"].tolist() == [2.0, 3.0, 2.0]
     assert out["event"].tolist() == [1, 1, 0]  # an end on the cutoff day is observed; 10-15 is the future
     assert out.loc["c", "end"] == D("2013-10-12")
@@ -35,7 +38,7 @@ def test_censoring_ignores_time_of_day_and_missing_end_is_censored():
     idx = pd.Index(["a", "b"])
     start = pd.Series(pd.to_datetime(["2013-10-08 23:00", "2013-10-09 01:00"]), index=idx)
     end = pd.Series(pd.to_datetime(["2013-10-10 00:30", None]), index=idx)
-    out = SV.censor_at_cutoff(start, end, "2013-10-12 18:00")
+    out = DU.censor_at_cutoff(start, end, "2013-10-12 18:00")
     assert out["duration"].tolist() == [2.0, 3.0]
     assert out["event"].tolist() == [1, 0]
 
@@ -44,31 +47,31 @@ def test_negative_duration_names_the_customer():
     idx = pd.Index(["ok", "bad"])
     start = pd.Series(pd.to_datetime(["2013-10-08", "2013-10-09"]), index=idx)
     end = pd.Series(pd.to_datetime(["2013-10-10", "2013-10-05"]), index=idx)
-    with pytest.raises(SV.DurationError, match="negative durations.*'bad'") as err:
-        SV.censor_at_cutoff(start, end, "2013-10-12")
+    with pytest.raises(DU.DurationError, match="negative durations.*'bad'") as err:
+        DU.censor_at_cutoff(start, end, "2013-10-12")
     assert err.value.customers == ("bad",)
 
 
 def test_missing_start_and_start_after_cutoff_are_named():
     idx = pd.Index(["a", "b"])
     end = pd.Series(pd.to_datetime(["2013-10-10", "2013-10-11"]), index=idx)
-    with pytest.raises(SV.DurationError, match="missing start.*'b'"):
-        SV.censor_at_cutoff(pd.Series(pd.to_datetime(["2013-10-01", None]), index=idx), end, "2013-10-12")
-    with pytest.raises(SV.DurationError, match="after the cutoff.*'a'"):
-        SV.censor_at_cutoff(pd.Series(pd.to_datetime(["2013-10-20", "2013-10-01"]), index=idx), end, "2013-10-12")
+    with pytest.raises(DU.DurationError, match="missing start.*'b'"):
+        DU.censor_at_cutoff(pd.Series(pd.to_datetime(["2013-10-01", None]), index=idx), end, "2013-10-12")
+    with pytest.raises(DU.DurationError, match="after the cutoff.*'a'"):
+        DU.censor_at_cutoff(pd.Series(pd.to_datetime(["2013-10-20", "2013-10-01"]), index=idx), end, "2013-10-12")
 
 
 def test_check_durations_rules():
     t = pd.DataFrame({"duration": [3.0, -1.0, np.nan, 0.0], "churned": [1, 0, 1, 0]}, index=["a", "b", "c", "d"])
-    with pytest.raises(SV.DurationError, match="missing or infinite.*'c'"):
-        SV.check_durations(t)
-    with pytest.raises(SV.DurationError, match="negative durations.*'b'"):
-        SV.check_durations(t.drop(index="c"))
-    with pytest.raises(SV.DurationError, match="zero durations.*'d'"):
-        SV.check_durations(t.drop(index=["b", "c"]))
-    with pytest.raises(SV.DurationError, match="0/1.*'a'"):
-        SV.check_durations(pd.DataFrame({"duration": [1.0], "churned": [2]}, index=["a"]))
-    SV.check_durations(t.loc[["a"]])
+    with pytest.raises(DU.DurationError, match="missing or infinite.*'c'"):
+        DU.check_durations(t)
+    with pytest.raises(DU.DurationError, match="negative durations.*'b'"):
+        DU.check_durations(t.drop(index="c"))
+    with pytest.raises(DU.DurationError, match="zero durations.*'d'"):
+        DU.check_durations(t.drop(index=["b", "c"]))
+    with pytest.raises(DU.DurationError, match="0/1.*'a'"):
+        DU.check_durations(pd.DataFrame({"duration": [1.0], "churned": [2]}, index=["a"]))
+    DU.check_durations(t.loc[["a"]])
 
 
 def _churn_rows():
@@ -82,7 +85,7 @@ def _churn_rows():
 
 
 def test_churn_durations_by_hand():
-    res = SV.churn_durations(_tx(_churn_rows()), tau_days=10, cutoff="2020-01-31")
+    res = DU.churn_durations(_tx(_churn_rows()), tau_days=10, cutoff="2020-01-31")
     t = res.table
     assert list(t.index) == ["a", "b", "c"]
     assert t["duration"].tolist() == [14.0, 29.0, 28.0]  # 01-01..01-15, 01-02..01-31, 01-03..cutoff
@@ -96,17 +99,17 @@ def test_churn_durations_by_hand():
 def test_churn_durations_never_use_the_future():
     base = _churn_rows()
     later = base + [("a", "2020-02-03", 9.0), ("c", "2020-02-01", 2.0), ("z", "2020-02-02", 1.0)]
-    r0 = SV.churn_durations(_tx(base), 10, "2020-01-31")
-    r1 = SV.churn_durations(_tx(later), 10, "2020-01-31")
+    r0 = DU.churn_durations(_tx(base), 10, "2020-01-31")
+    r1 = DU.churn_durations(_tx(later), 10, "2020-01-31")
     pd.testing.assert_frame_equal(r0.table, r1.table)
     assert r1.n_rows_after_cutoff == 3
     # at the later cutoff, 'a' came back and is no longer churned
-    r2 = SV.churn_durations(_tx(later), 10, "2020-02-05")
+    r2 = DU.churn_durations(_tx(later), 10, "2020-02-05")
     assert r2.table.loc["a", "churned"] == 0
 
 
 def test_churn_durations_landmark_origin():
-    res = SV.churn_durations(_tx(_churn_rows()), 10, "2020-01-31", origin_days=14)
+    res = DU.churn_durations(_tx(_churn_rows()), 10, "2020-01-31", origin_days=14)
     # a churns on 01-15 = landmark 01-15: not at risk there; d has no time at risk
     assert list(res.table.index) == ["b", "c"]
     assert res.table["duration"].tolist() == [15.0, 14.0]
@@ -117,13 +120,13 @@ def test_churn_threshold_by_hand():
     tx = _tx([("a", "2020-01-01", 1.0), ("a", "2020-01-11", 1.0), ("a", "2020-01-31", 1.0),
               ("b", "2020-01-01", 1.0), ("b", "2020-01-06", 1.0), ("c", "2020-01-01", 1.0)])
     # gaps: a 10, 20 (longest 20); b 5 (longest 5); c none
-    th = SV.churn_threshold(tx, 0.5, "customer_max")
+    th = DU.churn_threshold(tx, 0.5, "customer_max")
     assert th.tau_days == 20 and th.n_values == 2
     assert th.share_customers_returned_after_lapse == pytest.approx(1 / 3)
-    th = SV.churn_threshold(tx, 0.5, "all_gaps")
+    th = DU.churn_threshold(tx, 0.5, "all_gaps")
     assert th.tau_days == 10 and th.share_gaps_at_least_tau == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="percentile"):
-        SV.churn_threshold(tx, 1.0)
+        DU.churn_threshold(tx, 1.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -134,7 +137,7 @@ def test_churn_threshold_by_hand():
 def test_first_window_features_by_hand():
     tx = _tx([("a", "2020-01-01", 10.0), ("a", "2020-01-04", 20.0), ("a", "2020-02-10", 5.0),
               ("b", "2020-01-10", 4.0), ("b", "2020-01-12", 6.0)])
-    f = SV.first_window_features(tx, window_days=30, cutoff="2020-01-11")
+    f = DU.first_window_features(tx, window_days=30, cutoff="2020-01-11")
     assert f.loc["a", "n_orders"] == 2 and f.loc["a", "revenue"] == 30.0
     assert f.loc["a", "days_since_last_order"] == 26.0  # window ends 01-30; last purchase 01-04
     assert f.loc["a", "active_span_days"] == 3.0
@@ -144,12 +147,12 @@ def test_first_window_features_by_hand():
 def test_first_window_transactions_by_hand():
     tx = _tx([("a", "2020-01-01", 10.0), ("a", "2020-01-30", 20.0), ("a", "2020-01-31", 5.0),
               ("b", "2020-01-10", 4.0), ("b", "2020-01-12", 6.0), ("b", "2020-02-08", 7.0)])
-    w = SV.first_window_transactions(tx, window_days=30, cutoff="2020-02-05")
+    w = DU.first_window_transactions(tx, window_days=30, cutoff="2020-02-05")
     # a: 01-01 .. 01-30 is the window (01-31 is day 30, outside); b: 01-10 .. 02-08, but 02-08 is after the cutoff
     assert list(zip(w["customer_id"], w["revenue"], strict=True)) == [("a", 10.0), ("a", 20.0), ("b", 4.0), ("b", 6.0)]
     assert w.index.tolist() == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="window_days"):
-        SV.first_window_transactions(tx, 0, "2020-02-05")
+        DU.first_window_transactions(tx, 0, "2020-02-05")
 
 
 def test_campaigns_in_window_overlap_rule():
@@ -157,17 +160,17 @@ def test_campaigns_in_window_overlap_rule():
                         "start_date": pd.to_datetime(["2019-12-01", "2020-01-30", "2020-01-31", "2019-12-01"]),
                         "end_date": pd.to_datetime(["2020-01-01", "2020-03-01", "2020-03-01", "2019-12-31"])})
     first = pd.Series(pd.to_datetime(["2020-01-01", "2020-01-01", "2020-01-01"]), index=["a", "b", "c"])
-    n = SV.campaigns_in_window(exp, first, window_days=30)  # window 01-01 .. 01-30
+    n = CV.campaigns_in_window(exp, first, window_days=30)  # window 01-01 .. 01-30
     assert n.tolist() == [2.0, 0.0, 0.0]
 
 
 def test_demographic_covariates_codes_fill_and_indicator():
     cust = pd.DataFrame({"customer_id": ["a", "b", "c"],
                          "age": pd.Categorical(["19-24", "45-54", "65+"], categories=["19-24", "25-34", "45-54", "65+"], ordered=True)})
-    out = SV.demographic_covariates(cust, pd.Index(["a", "b", "c", "x"]), columns=["age"])
+    out = CV.demographic_covariates(cust, pd.Index(["a", "b", "c", "x"]), columns=["age"])
     assert out["age"].tolist() == [0.0, 2.0, 3.0, 2.0]  # x gets the median code of the covered (2)
     assert out["demographics_missing"].tolist() == [0.0, 0.0, 0.0, 1.0]
-    assert SV.demographic_covariates(None, pd.Index(["a"])).shape == (1, 0)
+    assert CV.demographic_covariates(None, pd.Index(["a"])).shape == (1, 0)
 
 
 def _cov_table(n=40, seed=0):
@@ -281,12 +284,12 @@ def test_plan_strata_bins_never_split_ties():
 
 def test_concordance_direction_is_explicit():
     d, e = [1.0, 2.0, 3.0], [1, 1, 1]
-    assert SV.concordance(d, e, [1, 2, 3], higher_means="longer") == 1.0
-    assert SV.concordance(d, e, [1, 2, 3], higher_means="shorter") == 0.0
+    assert scoring.concordance(d, e, [1, 2, 3], higher_means="longer") == 1.0
+    assert scoring.concordance(d, e, [1, 2, 3], higher_means="shorter") == 0.0
     # the first is censored before anyone else's event: only the pair (2, 3) is comparable
-    assert SV.concordance(d, [0, 1, 1], [9, 1, 2], higher_means="longer") == 1.0
+    assert scoring.concordance(d, [0, 1, 1], [9, 1, 2], higher_means="longer") == 1.0
     with pytest.raises(ValueError, match="higher_means"):
-        SV.concordance(d, e, [1, 2, 3], higher_means="hazard")
+        scoring.concordance(d, e, [1, 2, 3], higher_means="hazard")
 
 
 def test_calibration_at_horizon_by_hand():
@@ -302,11 +305,11 @@ def test_calibration_at_horizon_by_hand():
 
 def test_brier_score_by_hand():
     # no censoring: (0.2^2 + (1 - 0.7)^2) / 2
-    assert SV.brier_score_at([1.0, 5.0], [1, 1], [0.2, 0.7], 3) == pytest.approx(0.065)
+    assert scoring.brier_score_at([1.0, 5.0], [1, 1], [0.2, 0.7], 3) == pytest.approx(0.065)
     # censoring KM G: 1 until 2, then 1/2. a: 0.2^2 / G(1-) = 0.04; b censored before 3: 0; c: 0.3^2 / G(3) = 0.18
-    assert SV.brier_score_at([1.0, 2.0, 5.0], [1, 0, 1], [0.2, 0.5, 0.7], 3) == pytest.approx((0.04 + 0.18) / 3)
+    assert scoring.brier_score_at([1.0, 2.0, 5.0], [1, 0, 1], [0.2, 0.5, 0.7], 3) == pytest.approx((0.04 + 0.18) / 3)
     # an event tied with a censoring at 2: G(2-) = 3/4 counts the censoring at 1 only; G(3) = 3/4 * 2/3 = 1/2
-    bs = SV.brier_score_at([1.0, 2.0, 2.0, 5.0], [0, 1, 0, 1], [0.5, 0.2, 0.5, 0.7], 3)
+    bs = scoring.brier_score_at([1.0, 2.0, 2.0, 5.0], [0, 1, 0, 1], [0.5, 0.2, 0.5, 0.7], 3)
     assert bs == pytest.approx((0.2**2 / 0.75 + 0.3**2 / 0.5) / 4)
 
 
@@ -334,7 +337,7 @@ def _np_rows():
 
 
 def test_next_purchase_table_by_hand():
-    t = SV.next_purchase_table(_tx(_np_rows()), cutoff="2020-01-10", follow_up_end="2020-01-15")
+    t = DU.next_purchase_table(_tx(_np_rows()), cutoff="2020-01-10", follow_up_end="2020-01-15")
     assert list(t.index) == ["a", "b", "c"]
     assert t["days_since_last_purchase"].tolist() == [2.0, 5.0, 0.0]
     assert t["purchase_days"].tolist() == [2.0, 1.0, 1.0]  # c's two orders are on one day
@@ -348,11 +351,11 @@ def test_next_purchase_table_by_hand():
     assert t["purchased"].tolist() == [1, 0, 0]
     assert t.loc["a", "next_purchase"] == D("2020-01-12") and pd.isna(t.loc["b", "next_purchase"])
     # covariates never read past the cutoff; without a follow-up there is no outcome
-    s = SV.next_purchase_table(_tx(_np_rows()), cutoff="2020-01-10")
+    s = DU.next_purchase_table(_tx(_np_rows()), cutoff="2020-01-10")
     pd.testing.assert_frame_equal(s, t[s.columns])
     assert "duration" not in s
     with pytest.raises(ValueError, match="after the cutoff"):
-        SV.next_purchase_table(_tx(_np_rows()), "2020-01-10", "2020-01-10")
+        DU.next_purchase_table(_tx(_np_rows()), "2020-01-10", "2020-01-10")
 
 
 def _np_fit_table():
@@ -391,6 +394,6 @@ def test_next_purchase_score_refuses_churn_models_and_strata():
 
 def test_next_purchase_training_cutoff_by_hand():
     # holdout of 92 days, calibration of 273 days: the shorter follow-up is the holdout's 92 days
-    assert SV.next_purchase_training_cutoff("2017-01-01", "2017-09-30", "2017-12-31") == pd.Timestamp("2017-06-30")
+    assert DU.next_purchase_training_cutoff("2017-01-01", "2017-09-30", "2017-12-31") == pd.Timestamp("2017-06-30")
     # a long holdout after a short calibration: half of the 60 calibration days (30)
-    assert SV.next_purchase_training_cutoff("2020-01-01", "2020-02-29", "2020-12-31") == pd.Timestamp("2020-01-30")
+    assert DU.next_purchase_training_cutoff("2020-01-01", "2020-02-29", "2020-12-31") == pd.Timestamp("2020-01-30")

@@ -61,7 +61,6 @@ Errors
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -69,6 +68,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special
+
+from ..runtime import thread_limits
 
 __all__ = [
     "BTYDFitError",
@@ -94,27 +95,6 @@ _LOG_BOUND = 18.0  # bounds of the log-parameters on the internal (rescaled) sca
 _FD_STEP = 1e-5  # finite-difference step for gradients (log-parameter scale)
 _HESS_STEP = 1e-4  # finite-difference step for the Hessian (log-parameter scale)
 _MAX_LISTED = 10  # offending row labels listed in error messages
-
-
-_THREADPOOL_CONTROLLER = None
-
-
-def _single_threaded_blas():
-    """Context manager limiting BLAS to one thread (via threadpoolctl, when installed).
-
-    The optimiser's linear algebra works on tiny matrices; multi-threaded OpenBLAS only adds
-    thread hand-offs and busy-waiting threads, which made fits up to 10x slower on a loaded
-    machine.  Without threadpoolctl this is a no-op.
-    """
-    global _THREADPOOL_CONTROLLER
-    try:
-        if _THREADPOOL_CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
-            _THREADPOOL_CONTROLLER = ThreadpoolController()
-        return _THREADPOOL_CONTROLLER.limit(limits=1, user_api="blas")
-    except Exception:  # pragma: no cover - threadpoolctl missing or failing: just do nothing
-        return contextlib.nullcontext()
 
 
 class BTYDFitError(RuntimeError):
@@ -735,7 +715,7 @@ class _TransactionModel(_MLEFitter):
         data = _RFMData.build(x, tx, T_, w, scale)
         # L_original = L_internal * scale^x  (each purchase time contributes one 1/time density)
         ll_offset = float(np.sum(data.w * data.x)) * math.log(scale)
-        with _single_threaded_blas():
+        with thread_limits(1, "blas"):  # tiny matrices: one thread is fastest
             lt, f = self._optimise(data)
             self._finish(lt, f, data, ll_offset, unscale=scale)
         self.n_customers_ = float(w.sum())
@@ -1185,7 +1165,7 @@ class GammaGammaFitter(_MLEFitter):
             log_xu=np.log(xu),
         )
         ll_offset = data.W * math.log(scale)  # density of m: f_orig(m) = scale * f_internal(m*scale)
-        with _single_threaded_blas():
+        with thread_limits(1, "blas"):  # tiny matrices: one thread is fastest
             lt, f = self._optimise(data)
             self._finish(lt, f, data, ll_offset, unscale=scale)
         return self

@@ -15,6 +15,7 @@ same ids too, so text about "cluster 2" stays true.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,17 @@ def share_components(shares: pd.DataFrame, n_components: int = 5, seed: int = 0)
     return pd.DataFrame(z, index=shares.index, columns=[f"share_pc{i + 1}" for i in range(n)]), pca
 
 
+class ClusterFeatures(NamedTuple):
+    """What :func:`cluster_features` returns: ``features`` (customers x features, float64),
+    ``shares`` (customers x ``column`` spend shares, or ``None`` without products) and
+    ``explained_variance`` (share of the spend-share variance the kept components explain, NaN without
+    products)."""
+
+    features: pd.DataFrame
+    shares: pd.DataFrame | None
+    explained_variance: float
+
+
 def cluster_features(
     tx: pd.DataFrame,
     summary: pd.DataFrame,
@@ -87,7 +99,7 @@ def cluster_features(
     n_components: int = 4,
     seed: int = 0,
     column: str = S.DEPARTMENT,
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+) -> ClusterFeatures:
     """The clustering feature set of notebook 03 for the customers of ``summary``, from ``tx``.
 
     :func:`behaviour_features` (``summary`` needs ``days_since_last_order``, ``n_orders``, ``revenue``)
@@ -98,8 +110,9 @@ def cluster_features(
     read, so the share PCA is fitted on exactly those customers; pass the rows of the period the
     features describe (e.g. each customer's first window, :func:`retention_utils.models.survival.first_window_transactions`).
 
-    Returns ``(features, shares)``: ``features`` indexed like the sorted ``summary`` (float64),
-    ``shares`` the customers x ``column`` spend-share table (``None`` without products). Raises
+    Returns a :class:`ClusterFeatures` ``(features, shares, explained_variance)``: ``features`` indexed
+    like the sorted ``summary`` (float64), ``shares`` the customers x ``column`` spend-share table
+    (``None`` without products). Raises
     :class:`retention_utils.schema.SchemaError` for missing columns and ``ValueError`` when a customer of
     ``summary`` has no row in ``tx``.
     """
@@ -110,14 +123,15 @@ def cluster_features(
         shown = ", ".join(repr(c) for c in absent[:10])
         raise ValueError(f"{len(absent):,} customer(s) of the summary have no transactions: {shown}")
     features = behaviour_features(tx, summary)
-    shares = None
+    shares, explained = None, float("nan")
     if products is not None and column in products:
         shares, _ = spend_shares(tx, products, column)
-        comps, _ = share_components(shares, n_components, seed)
+        comps, pca = share_components(shares, n_components, seed)
         features = features.join(comps)
+        explained = float(pca.explained_variance_ratio_.sum())
     if features["gap_cv_imputed"].sum() == 0:
         features = features.drop(columns="gap_cv_imputed")
-    return features, shares
+    return ClusterFeatures(features, shares, explained)
 
 
 def scale(features: pd.DataFrame) -> pd.DataFrame:
@@ -211,6 +225,16 @@ def stability(x: np.ndarray, ks: range = range(2, 11), seed: int = 0, n_resample
 INDEX_DIRECTIONS = {"silhouette": False, "davies_bouldin": True, "calinski_harabasz": False, "gmm_bic": True}
 
 
+def selection_table(selection: pd.DataFrame, stab: pd.DataFrame) -> pd.DataFrame:
+    """``selection`` (:func:`model_selection`) joined with ``stab`` (:func:`stability`) and the column
+    ``mean_rank``: each k's rank on each validity index of :data:`INDEX_DIRECTIONS` (ties share the
+    best rank; values compared at 9 decimals so that rounding noise does not split a tie), averaged."""
+    table = selection.join(stab)
+    ranks = pd.DataFrame({c: table[c].round(9).rank(ascending=asc, method="min") for c, asc in INDEX_DIRECTIONS.items()})
+    table["mean_rank"] = ranks.mean(axis=1)
+    return table
+
+
 def choose_k(selection: pd.DataFrame, stab: pd.DataFrame, min_ari: float = 0.75) -> tuple[int, str]:
     """The chosen k and the reason, by a stated rule.
 
@@ -221,9 +245,7 @@ def choose_k(selection: pd.DataFrame, stab: pd.DataFrame, min_ari: float = 0.75)
     favours many components. If no k is that stable, the most stable k is chosen.
     Returns ``(k, reason)``; ``selection`` must hold the four index columns, ``stab`` ``ari_median``.
     """
-    table = selection.join(stab)
-    ranks = pd.DataFrame({c: table[c].round(9).rank(ascending=asc, method="min") for c, asc in INDEX_DIRECTIONS.items()})
-    table["mean_rank"] = ranks.mean(axis=1)
+    table = selection_table(selection, stab)
     stable = table[table["ari_median"] >= min_ari]
     if len(stable):
         best = stable.reset_index().sort_values(["mean_rank", "ari_median", "k"], ascending=[True, False, True])

@@ -81,30 +81,8 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from .. import schema as S
-from ..schema import DAY, DateLike
-from ..schema import to_day as _day
-from ..tables import eda
-from ..tables.summary import canonical_order
-
-DURATION = "duration"
-EVENT = "churned"
-#: shown in error messages: at most this many customer ids
-MAX_NAMED = 10
-
-#: ordered demographic bands of The Complete Journey used as covariates (band codes 0, 1, ...)
-DEMOGRAPHIC_BANDS: tuple[str, ...] = ("age", "income", "household_size", "kids_count")
-
-
-class DurationError(ValueError):
-    """Durations that cannot enter a survival model (missing, negative, zero, start after the cutoff).
-
-    ``customers`` holds every offending customer id; the message names the first :data:`MAX_NAMED`.
-    """
-
-    def __init__(self, message: str, customers: Sequence[Any] = ()):
-        super().__init__(message)
-        self.customers = tuple(customers)
+from ..schema import DateLike
+from ..tables.durations import DURATION, EVENT, PURCHASED, _name, check_durations
 
 
 class CovariateError(ValueError):
@@ -123,428 +101,18 @@ class SurvivalFitError(RuntimeError):
     """A lifelines fit failed although the covariates passed :func:`check_covariates`."""
 
 
-def _name(ids: Sequence[Any] | pd.Index) -> str:
-    ids = list(ids)
-    shown = ", ".join(repr(str(i)) for i in ids[:MAX_NAMED])
-    more = f" and {len(ids) - MAX_NAMED:,} more" if len(ids) > MAX_NAMED else ""
-    return f"{len(ids):,} customer(s): {shown}{more}"
-
-
 # ------------------------------------------------------------------------------------------------
 # churn threshold
 # ------------------------------------------------------------------------------------------------
-
-GAP_BASES = ("customer_max", "all_gaps")
-
-
-@dataclass(frozen=True)
-class ChurnThreshold:
-    """Result of :func:`churn_threshold`.
-
-    Attributes
-    ----------
-    tau_days : the threshold (int, days): an observed gap, the ``percentile`` of the ``basis``.
-    percentile : in (0, 1).
-    basis : ``"customer_max"`` (each repeat customer's longest gap counts once) or ``"all_gaps"``
-        (every gap counts, so frequent buyers dominate).
-    n_values : number of gaps (or of repeat customers) the percentile was taken over.
-    share_gaps_at_least_tau : share of all gaps >= ``tau_days``.
-    share_customers_returned_after_lapse : share of all customers who had a gap >= ``tau_days`` and
-        bought again: customers who would have been called churned and came back.
-    """
-
-    tau_days: int
-    percentile: float
-    basis: str
-    n_values: int
-    share_gaps_at_least_tau: float
-    share_customers_returned_after_lapse: float
-
-
-def churn_threshold(tx: pd.DataFrame, percentile: float = 0.9, basis: str = "customer_max") -> ChurnThreshold:
-    """Churn threshold ``tau`` (days) from the inter-purchase gaps of canonical transactions.
-
-    Gaps are days between consecutive purchase days of a customer (same-day orders merged;
-    :func:`retention_utils.tables.eda.inter_purchase_days`), so every gap is >= 1 day. ``tau`` is the
-    ``percentile`` of the gaps (``basis="all_gaps"``) or of each repeat customer's longest gap
-    (``basis="customer_max"``), taken as an observed value (numpy ``method="higher"``), so with
-    ``customer_max`` at most ``1 - percentile`` of the repeat customers ever came back after a lapse of
-    ``tau`` days or more. Gaps longer than the observation window cannot be seen, so both bases
-    understate long gaps.
-
-    Raises ``ValueError`` for a percentile outside (0, 1), an unknown basis, or no repeat purchases.
-    """
-    gaps = eda.inter_purchase_days(tx)
-    return _threshold_from_gaps(gaps, tx[S.CUSTOMER_ID].nunique(), percentile, basis)
-
-
-def _threshold_from_gaps(gaps: pd.Series, n_customers: int, percentile: float, basis: str) -> ChurnThreshold:
-    if not 0 < percentile < 1:
-        raise ValueError(f"percentile must be in (0, 1), not {percentile!r}")
-    if basis not in GAP_BASES:
-        raise ValueError(f"basis must be one of {GAP_BASES}, not {basis!r}")
-    if gaps.empty:
-        raise ValueError("no customer bought on two different days: there are no inter-purchase gaps")
-    longest = gaps.groupby(level=0).max()
-    values = longest if basis == "customer_max" else gaps
-    tau = int(np.quantile(values.to_numpy(), percentile, method="higher"))
-    return ChurnThreshold(
-        tau_days=tau,
-        percentile=float(percentile),
-        basis=basis,
-        n_values=len(values),
-        share_gaps_at_least_tau=float((gaps >= tau).mean()),
-        share_customers_returned_after_lapse=float((longest >= tau).sum() / n_customers),
-    )
-
-
-def threshold_table(
-    tx: pd.DataFrame, cutoff: DateLike, percentiles: Sequence[float] = (0.8, 0.9, 0.95, 0.99)
-) -> pd.DataFrame:
-    """Candidate thresholds side by side: for each basis and percentile, ``tau_days``, the share of
-    customers churned at ``cutoff`` under it and the share who lapsed that long and came back.
-
-    Index (``basis``, ``percentile``); columns ``tau_days`` (int), ``share_churned``,
-    ``share_returned_after_lapse`` (floats in [0, 1]). Reads transactions on or before ``cutoff``.
-    """
-    cut = _day(cutoff)
-    tx = tx[tx[S.ORDER_TS] < cut + DAY]
-    last = tx[S.ORDER_TS].dt.normalize().groupby(tx[S.CUSTOMER_ID]).max()
-    gaps = eda.inter_purchase_days(tx)
-    rows = []
-    for basis in GAP_BASES:
-        for p in percentiles:
-            th = _threshold_from_gaps(gaps, len(last), p, basis)
-            churned = float((last + pd.Timedelta(days=th.tau_days) <= cut).mean())
-            rows.append((basis, float(p), th.tau_days, churned, th.share_customers_returned_after_lapse))
-    out = pd.DataFrame(rows, columns=["basis", "percentile", "tau_days", "share_churned", "share_returned_after_lapse"])
-    return out.set_index(["basis", "percentile"])
-
 
 # ------------------------------------------------------------------------------------------------
 # durations and censoring
 # ------------------------------------------------------------------------------------------------
 
 
-def censor_at_cutoff(start: pd.Series, end: pd.Series, cutoff: DateLike) -> pd.DataFrame:
-    """Durations and event flags as known on ``cutoff`` (module docstring, "Durations").
-
-    Parameters
-    ----------
-    start : Series of datetime-like, indexed by customer id: the day the customer becomes at risk.
-    end : Series of datetime-like on the same index: the event date, ``NaT`` when there is none.
-    cutoff : the last observed day (inclusive); times of day are dropped everywhere.
-
-    Returns
-    -------
-    DataFrame on the sorted index with columns ``start``, ``end`` (the observed end: the event date
-    or the cutoff; datetime64), ``duration`` (float64, days, >= 0) and ``event`` (int64, 1 = event
-    observed on or before the cutoff). Zero durations (start on the cutoff day) are kept here.
-
-    Raises
-    ------
-    DurationError
-        missing start, start after the cutoff (not yet at risk) or end before start (negative
-        duration), naming the customers.
-    ValueError
-        when ``start`` and ``end`` are not on the same index.
-    """
-    if not start.index.equals(end.index):
-        if start.index.sort_values().equals(end.index.sort_values()):
-            end = end.reindex(start.index)
-        else:
-            raise ValueError("start and end must have the same index (one row per customer)")
-    cut = _day(cutoff)
-    s = pd.to_datetime(start).dt.normalize()
-    e = pd.to_datetime(end).dt.normalize()
-    miss = s.isna()
-    if miss.any():
-        raise DurationError(f"missing start dates (durations would be missing) for {_name(s.index[miss])}", s.index[miss])
-    late = s > cut
-    if late.any():
-        raise DurationError(
-            f"start after the cutoff {cut.date()} (not yet at risk) for {_name(s.index[late])}; "
-            "keep only customers who started on or before the cutoff",
-            s.index[late],
-        )
-    neg = e.notna() & (e < s)
-    if neg.any():
-        raise DurationError(f"end before start (negative durations) for {_name(s.index[neg])}", s.index[neg])
-    observed = e.notna() & (e <= cut)
-    stop = e.where(observed, cut)
-    out = pd.DataFrame(
-        {"start": s, "end": stop, DURATION: ((stop - s) / DAY).astype("float64"), "event": observed.astype("int64")}
-    )
-    return out.sort_index()
-
-
-def check_durations(table: pd.DataFrame, duration_col: str = DURATION, event_col: str = EVENT) -> None:
-    """Raise :class:`DurationError` unless every duration is a finite number > 0 and every event flag
-    is 0 or 1; the message names the customers (index values) and the rule broken.
-
-    Zero durations are refused: a customer with no time at risk must be left out before fitting
-    (:func:`churn_durations` drops and counts them). Raises :class:`retention_utils.schema.SchemaError`
-    for missing columns.
-    """
-    S.require_columns(table, [duration_col, event_col], table="durations")
-    d = pd.to_numeric(table[duration_col], errors="coerce").astype("float64")
-    bad = d.isna() | ~np.isfinite(d.to_numpy())
-    if bad.any():
-        raise DurationError(f"{duration_col!r}: missing or infinite durations for {_name(table.index[bad])}", table.index[bad])
-    neg = d < 0
-    if neg.any():
-        raise DurationError(f"{duration_col!r}: negative durations for {_name(table.index[neg])}", table.index[neg])
-    zero = d == 0
-    if zero.any():
-        raise DurationError(
-            f"{duration_col!r}: zero durations (no time at risk) for {_name(table.index[zero])}; leave such "
-            "customers out (rule: churn_durations drops them and counts them)",
-            table.index[zero],
-        )
-    ev = table[event_col]
-    bad_ev = ~ev.isin([0, 1])
-    if bad_ev.any():
-        raise DurationError(f"{event_col!r}: event flags other than 0/1 for {_name(table.index[bad_ev])}", table.index[bad_ev])
-
-
-@dataclass(frozen=True)
-class ChurnDurations:
-    """Result of :func:`churn_durations`.
-
-    Attributes
-    ----------
-    table : one row per customer at risk at the origin, indexed by ``customer_id`` (str, sorted):
-        ``first_purchase``, ``last_purchase`` (last purchase day on or before the cutoff),
-        ``origin`` (first purchase + ``origin_days``), ``churn_date`` (``last_purchase + tau``; NaT
-        unless churned), ``duration`` (float64, days from the origin to the churn date or the
-        cutoff, > 0), ``churned`` (int64 0/1).
-    tau_days, cutoff, origin_days : the settings.
-    n_customers : customers with a purchase on or before the cutoff.
-    n_churned_by_origin : churned on or before the origin (not at risk there; left out).
-    n_censored_by_origin : cutoff on or before the origin, not churned (no time at risk; left out).
-        With ``origin_days=0`` these are the customers first seen on the cutoff day.
-    n_rows_after_cutoff : transaction rows after the cutoff, ignored.
-    """
-
-    table: pd.DataFrame
-    tau_days: int
-    cutoff: pd.Timestamp
-    origin_days: int
-    n_customers: int
-    n_churned_by_origin: int
-    n_censored_by_origin: int
-    n_rows_after_cutoff: int
-
-    @property
-    def churn_share(self) -> float:
-        """Share of the customers at risk at the origin whose churn was observed."""
-        return float(self.table[EVENT].mean())
-
-
-def churn_durations(tx: pd.DataFrame, tau_days: int, cutoff: DateLike, origin_days: int = 0) -> ChurnDurations:
-    """Time to churn (module docstring) for every customer, as known on ``cutoff``.
-
-    Only transactions on or before the ``cutoff`` day are read. The risk period starts at the origin
-    ``first purchase day + origin_days`` (0: the first purchase; > 0: a landmark, so that covariates
-    from the first ``origin_days`` days are known at its start). Durations run from the origin to the
-    churn date (``last purchase day + tau_days``, when on or before the cutoff) or to the cutoff.
-
-    Returns a :class:`ChurnDurations`. Customers with no time at risk after the origin (duration <= 0)
-    are left out and counted by reason, the stated zero-duration rule.
-
-    Raises ``ValueError`` for ``tau_days < 1`` or ``origin_days < 0``; :class:`DurationError` if a
-    duration comes out missing or negative (cannot happen on validated transactions).
-    """
-    if int(tau_days) != tau_days or tau_days < 1:
-        raise ValueError(f"tau_days must be a whole number of days >= 1, not {tau_days!r}")
-    if int(origin_days) != origin_days or origin_days < 0:
-        raise ValueError(f"origin_days must be a whole number of days >= 0, not {origin_days!r}")
-    S.require_columns(tx, [S.CUSTOMER_ID, S.ORDER_TS])
-    cut = _day(cutoff)
-    keep = tx[S.ORDER_TS] < cut + DAY
-    day = tx.loc[keep, S.ORDER_TS].dt.normalize()
-    g = day.groupby(tx.loc[keep, S.CUSTOMER_ID].astype(str), sort=True)
-    first, last = g.min(), g.max()
-    if first.empty:
-        raise ValueError(f"no transactions on or before the cutoff {cut.date()}")
-    origin = first + pd.Timedelta(days=int(origin_days))
-    churn_date = last + pd.Timedelta(days=int(tau_days))
-    base = censor_at_cutoff(first, churn_date, cut)
-    dur = base[DURATION] - float(origin_days)
-    table = pd.DataFrame(
-        {
-            "first_purchase": first,
-            "last_purchase": last,
-            "origin": origin,
-            "churn_date": churn_date.where(base["event"] == 1),
-            DURATION: dur,
-            EVENT: base["event"],
-        }
-    ).sort_index()
-    table.index.name = S.CUSTOMER_ID
-    at_risk = table[DURATION] > 0
-    n_churn0 = int((~at_risk & (table[EVENT] == 1)).sum())
-    n_cens0 = int((~at_risk & (table[EVENT] == 0)).sum())
-    table = table[at_risk]
-    check_durations(table)
-    return ChurnDurations(
-        table=table,
-        tau_days=int(tau_days),
-        cutoff=cut,
-        origin_days=int(origin_days),
-        n_customers=len(first),
-        n_churned_by_origin=n_churn0,
-        n_censored_by_origin=n_cens0,
-        n_rows_after_cutoff=int((~keep).sum()),
-    )
-
-
 # ------------------------------------------------------------------------------------------------
 # covariates known at the origin
 # ------------------------------------------------------------------------------------------------
-
-
-def first_window_transactions(tx: pd.DataFrame, window_days: int, cutoff: DateLike) -> pd.DataFrame:
-    """The transaction rows of each customer's first window: purchase day in ``[first purchase day,
-    first purchase day + window_days)``, reading rows on or before ``cutoff`` only.
-
-    Everything computed from these rows is known at the landmark (the first purchase day +
-    ``window_days``); :func:`first_window_features` and the first-window clusters of notebook 05
-    (:func:`retention_utils.models.clustering.cluster_features`) are built on them. Returns the rows with the
-    columns of ``tx`` (``customer_id`` as str), in canonical order
-    (:func:`retention_utils.tables.summary.canonical_order`), on a fresh RangeIndex. Raises ``ValueError``
-    for ``window_days < 1``.
-    """
-    if window_days < 1:
-        raise ValueError(f"window_days must be >= 1, not {window_days!r}")
-    S.require_columns(tx, [S.CUSTOMER_ID, S.ORDER_TS])
-    cut = _day(cutoff)
-    t = canonical_order(tx[tx[S.ORDER_TS] < cut + DAY]).reset_index(drop=True)
-    t = t.assign(**{S.CUSTOMER_ID: t[S.CUSTOMER_ID].astype(str)})
-    day = t[S.ORDER_TS].dt.normalize()
-    first = day.groupby(t[S.CUSTOMER_ID]).transform("min")
-    return t[(day - first) < pd.Timedelta(days=int(window_days))].reset_index(drop=True)
-
-
-def first_window_features(tx: pd.DataFrame, window_days: int, cutoff: DateLike) -> pd.DataFrame:
-    """Behaviour in each customer's first ``window_days`` days: covariates known at the landmark.
-
-    The window is ``[first purchase day, first purchase day + window_days)``, read from transactions
-    on or before ``cutoff`` only (so nothing after the landmark or the cutoff enters).
-
-    Returns a DataFrame indexed by ``customer_id`` (str, sorted), float64 columns: ``n_orders``
-    (distinct orders), ``n_purchase_days``, ``revenue`` (currency), ``log_revenue`` (``log1p``),
-    ``average_order_value``, ``days_since_last_order`` (from the last purchase day in the window to the
-    window's last day, 0 .. window_days - 1: the R of RFM at the landmark), ``active_span_days`` (last
-    minus first purchase day in the window), ``units`` (quantity), ``distinct_products``,
-    ``log_distinct_products``; and when the columns exist, ``discount_share`` = loyalty discount /
-    (revenue + loyalty discount) (``retail_disc``). The columns ``n_orders``, ``revenue`` and
-    ``days_since_last_order`` make it a valid input to :func:`retention_utils.models.segments.rfm_scores`.
-    A customer whose window is cut short by the cutoff gets features from the part observed; such a
-    customer is not at risk at the landmark, and :func:`churn_durations` leaves them out.
-
-    Raises ``ValueError`` for ``window_days < 1``.
-    """
-    S.require_columns(tx, [S.CUSTOMER_ID, S.ORDER_ID, S.ORDER_TS, S.PRODUCT_ID, S.QUANTITY, S.REVENUE])
-    w = first_window_transactions(tx, window_days, cutoff)
-    w = w.assign(_day=w[S.ORDER_TS].dt.normalize())
-    g = w.groupby(S.CUSTOMER_ID, sort=True)
-    first_day = g["_day"].min()
-    last_day = g["_day"].max()
-    out = pd.DataFrame(
-        {
-            "n_orders": g[S.ORDER_ID].nunique().astype("float64"),
-            "n_purchase_days": g["_day"].nunique().astype("float64"),
-            "revenue": g[S.REVENUE].sum(),
-        }
-    )
-    out["log_revenue"] = np.log1p(out["revenue"].clip(lower=0))
-    out["average_order_value"] = out["revenue"] / out["n_orders"]
-    window_last = first_day + pd.Timedelta(days=int(window_days) - 1)
-    out["days_since_last_order"] = ((window_last - last_day) / DAY).astype("float64")
-    out["active_span_days"] = ((last_day - first_day) / DAY).astype("float64")
-    out["units"] = g[S.QUANTITY].sum()
-    out["distinct_products"] = g[S.PRODUCT_ID].nunique().astype("float64")
-    out["log_distinct_products"] = np.log1p(out["distinct_products"])
-    if S.RETAIL_DISC in w:
-        disc = g[S.RETAIL_DISC].sum()
-        total = out["revenue"] + disc
-        out["discount_share"] = (disc / total.where(total > 0)).fillna(0.0)
-    out.index.name = S.CUSTOMER_ID
-    return out.sort_index()
-
-
-def campaigns_in_window(
-    exposure: pd.DataFrame, first_purchase: pd.Series, window_days: int, name: str = "campaigns_first_window"
-) -> pd.Series:
-    """Number of distinct campaigns each customer received that ran during the first window.
-
-    ``exposure``: one row per (customer, campaign) with ``customer_id``, ``campaign_id``,
-    ``start_date``, ``end_date`` (:func:`retention_utils.models.prediction.campaign_exposure`). A campaign
-    counts when its period ``[start_date, end_date]`` overlaps ``[first, first + window_days - 1]``
-    (days), so only campaigns already running before the landmark count. Returns float64 counts on
-    ``first_purchase``'s index (0 for customers without campaigns).
-    """
-    S.require_columns(exposure, [S.CUSTOMER_ID, "campaign_id", "start_date", "end_date"], table="campaign exposure")
-    f = pd.to_datetime(first_purchase).dt.normalize().rename("_first")
-    e = exposure.merge(f, left_on=S.CUSTOMER_ID, right_index=True, how="inner")
-    lo = e["_first"]
-    hi = lo + pd.Timedelta(days=int(window_days) - 1)
-    hit = (pd.to_datetime(e["start_date"]).dt.normalize() <= hi) & (pd.to_datetime(e["end_date"]).dt.normalize() >= lo)
-    n = e[hit].groupby(S.CUSTOMER_ID)["campaign_id"].nunique()
-    return n.reindex(first_purchase.index, fill_value=0).astype("float64").rename(name)
-
-
-def demographic_covariates(
-    customers: pd.DataFrame | None, index: pd.Index, columns: Sequence[str] = DEMOGRAPHIC_BANDS
-) -> pd.DataFrame:
-    """Ordered demographic bands as numeric codes with missing indicators, on ``index``.
-
-    Each ordered categorical column becomes its band code (0 = lowest band, float64). Customers
-    without a row in ``customers`` get ``demographics_missing = 1`` and the median code of the
-    covered customers (so the indicator carries the difference between covered and not covered);
-    a band missing for a covered customer gets the same fill and a ``<column>_missing`` indicator,
-    created only when that happens (identical indicators would be perfectly collinear).
-
-    Returns a DataFrame on ``index`` (float64 columns). With ``customers=None`` (e.g. CDNOW) it has no
-    columns. Raises :class:`retention_utils.schema.SchemaError` for absent columns, ``ValueError`` for
-    a column that is not an ordered categorical.
-    """
-    out = pd.DataFrame(index=index)
-    if customers is None:
-        return out
-    S.require_columns(customers, [S.CUSTOMER_ID, *columns], table="customers")
-    cust = customers.drop_duplicates(S.CUSTOMER_ID).assign(**{S.CUSTOMER_ID: lambda d: d[S.CUSTOMER_ID].astype(str)})
-    cust = cust.set_index(S.CUSTOMER_ID)
-    covered = pd.Series(index.isin(cust.index), index=index)
-    for col in columns:
-        v = cust[col]
-        if not (isinstance(v.dtype, pd.CategoricalDtype) and v.cat.ordered):
-            raise ValueError(f"customers column {col!r} is not an ordered categorical (dtype {v.dtype})")
-        code = pd.Series(np.where(v.cat.codes >= 0, v.cat.codes, np.nan), index=cust.index).reindex(index)
-        known = code.dropna()
-        fill = float(np.floor(known.median())) if len(known) else 0.0
-        band_missing = covered & code.isna()
-        out[col] = code.fillna(fill).astype("float64")
-        if band_missing.any():
-            out[f"{col}_missing"] = band_missing.astype("float64")
-    out["demographics_missing"] = (~covered).astype("float64")
-    return out
-
-
-def band_labels(customers: pd.DataFrame | None, index: pd.Index, column: str, missing: str = "(no demographics)") -> pd.Series:
-    """Demographic band of each customer on ``index`` as an ordered categorical (the bands' order, then
-    ``missing`` for customers without demographics), for Kaplan-Meier curves by band."""
-    if customers is None:
-        return pd.Series(pd.Categorical([missing] * len(index), categories=[missing], ordered=True), index=index, name=column)
-    S.require_columns(customers, [S.CUSTOMER_ID, column], table="customers")
-    cust = customers.drop_duplicates(S.CUSTOMER_ID)
-    col = cust[column]
-    cats = [str(c) for c in col.cat.categories] if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.dropna().astype(str).unique())
-    v = pd.Series(col.astype(object).to_numpy(), index=cust[S.CUSTOMER_ID].astype(str).to_numpy())
-    lab = v.reindex(index)
-    lab = lab.where(lab.notna(), missing).astype(str)
-    return pd.Series(pd.Categorical(lab.to_numpy(), categories=[*cats, missing], ordered=True), index=index, name=column)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -800,21 +368,6 @@ def logrank_by_group(
     }
 
 
-def plot_km(fitted: Mapping[str, Any], ax: Any = None, ci: bool = True, title: str = "", xlabel: str = "days"):
-    """Survival curves with their confidence bands (lifelines ``plot_survival_function``) on one Axes;
-    returns the Axes. ``fitted`` maps label to a fitted ``KaplanMeierFitter``."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots()
-    for kmf in fitted.values():
-        kmf.plot_survival_function(ax=ax, ci_show=ci, ci_alpha=0.15)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("share not churned")
-    ax.set_title(title)
-    return ax
-
-
 # ------------------------------------------------------------------------------------------------
 # Cox PH, PH test and strata, Weibull AFT
 # ------------------------------------------------------------------------------------------------
@@ -1010,8 +563,6 @@ def survival_at(model: Any, table: pd.DataFrame, horizon: float, cox_method: str
 # scoring at a calendar cutoff: time from the cutoff to the next purchase
 # ------------------------------------------------------------------------------------------------
 
-#: event column of :func:`next_purchase_table`: 1 = the next purchase was observed in the follow-up
-PURCHASED = "purchased"
 #: covariates of :func:`next_purchase_table`, all known on the cutoff day
 NEXT_PURCHASE_COVARIATES: tuple[str, ...] = (
     "log_days_since_last_purchase",
@@ -1019,79 +570,6 @@ NEXT_PURCHASE_COVARIATES: tuple[str, ...] = (
     "log_revenue",
     "log_tenure_days",
 )
-
-
-def next_purchase_training_cutoff(start: DateLike, calibration_end: DateLike, holdout_end: DateLike) -> pd.Timestamp:
-    """Where to train a next-purchase model that will score customers at ``calibration_end``:
-    ``calibration_end`` minus the holdout length or half the calibration period (days, rounded down),
-    whichever is shorter, so that the training cutoff has history before it and a follow-up after it,
-    both inside the calibration period."""
-    start, cal_end, hold_end = (S.to_day(x, w) for x, w in ((start, "start"), (calibration_end, "calibration_end"), (holdout_end, "holdout_end")))
-    holdout_days = (hold_end - cal_end).days
-    follow_up = min(holdout_days, ((cal_end - start).days + 1) // 2)
-    return cal_end - pd.Timedelta(days=follow_up)
-
-
-def next_purchase_table(tx: pd.DataFrame, cutoff: DateLike, follow_up_end: DateLike | None = None) -> pd.DataFrame:
-    """Each customer's state on a calendar ``cutoff`` and, with ``follow_up_end``, the days from the
-    cutoff to the next purchase: a survival table whose clock is the current silence, for scoring
-    customers at a calendar date (the churn model of :func:`churn_durations` runs from a landmark after
-    each customer's own first purchase and cannot be read at one calendar date for everybody).
-
-    Covariates, from rows on or before the ``cutoff`` day only (days are calendar days, money in the
-    data's currency), for every customer with a purchase on or before it:
-
-    * ``last_purchase`` (datetime64), ``days_since_last_purchase`` = cutoff - last purchase day (>= 0),
-      ``purchase_days`` (distinct purchase days, >= 1), ``revenue``, ``tenure_days`` = cutoff - first
-      purchase day;
-    * the model covariates :data:`NEXT_PURCHASE_COVARIATES`: ``log1p(days_since_last_purchase)``,
-      ``log(purchase_days)``, ``log1p(max(revenue, 0))``, ``log1p(tenure_days)``.
-
-    With ``follow_up_end`` (after the cutoff; rows up to it are read): ``next_purchase`` (the first
-    purchase day in ``(cutoff, follow_up_end]``, NaT if none), ``duration`` (float64 days from the
-    cutoff to it, or to ``follow_up_end`` when censored; always >= 1) and ``purchased`` (int64 1/0),
-    by the censoring rule of :func:`censor_at_cutoff` with ``start = cutoff`` for everybody.
-
-    Returns a DataFrame indexed by ``customer_id`` (str, sorted); every column above is float64 except
-    the dates and ``purchased``. Raises ``ValueError`` when ``follow_up_end`` is not after ``cutoff`` or
-    nobody bought by the cutoff; :class:`retention_utils.schema.SchemaError` for missing columns.
-    """
-    S.require_columns(tx, [S.CUSTOMER_ID, S.ORDER_TS, S.REVENUE])
-    cut = _day(cutoff)
-    end = None if follow_up_end is None else _day(follow_up_end)
-    if end is not None and end <= cut:
-        raise ValueError(f"follow_up_end {end.date()} must be after the cutoff {cut.date()}")
-    day = tx[S.ORDER_TS].dt.normalize()
-    cid = tx[S.CUSTOMER_ID].astype(str)
-    past = day <= cut
-    if not past.any():
-        raise ValueError(f"no purchase on or before the cutoff {cut.date()}")
-    g = day[past].groupby(cid[past], sort=True)
-    first, last = g.min(), g.max()
-    rows = canonical_order(tx[past])
-    revenue = rows[S.REVENUE].groupby(rows[S.CUSTOMER_ID].astype(str), sort=True).sum().astype("float64")
-    out = pd.DataFrame(
-        {
-            "last_purchase": last,
-            "days_since_last_purchase": ((cut - last) / DAY).astype("float64"),
-            "purchase_days": g.nunique().astype("float64"),
-            "revenue": revenue,
-            "tenure_days": ((cut - first) / DAY).astype("float64"),
-        }
-    )
-    out["log_days_since_last_purchase"] = np.log1p(out["days_since_last_purchase"])
-    out["log_purchase_days"] = np.log(out["purchase_days"])
-    out["log_revenue"] = np.log1p(out["revenue"].clip(lower=0))
-    out["log_tenure_days"] = np.log1p(out["tenure_days"])
-    if end is not None:
-        future = (day > cut) & (day <= end)
-        nxt = day[future].groupby(cid[future]).min().reindex(out.index)
-        cens = censor_at_cutoff(pd.Series(cut, index=out.index), nxt, end)
-        out["next_purchase"] = nxt
-        out[DURATION] = cens[DURATION]
-        out[PURCHASED] = cens["event"]
-    out.index.name = S.CUSTOMER_ID
-    return out.sort_index()
 
 
 def next_purchase_score(model: Any, table: pd.DataFrame) -> pd.Series:
@@ -1131,6 +609,63 @@ def next_purchase_score(model: Any, table: pd.DataFrame) -> pd.Series:
     return pd.Series(ph.to_numpy(dtype="float64"), index=table.index, name="next_purchase_hazard")
 
 
+@dataclass
+class NextPurchaseScores:
+    """The next-purchase Cox model fitted at ``train_cutoff`` (state that day, follow-up to
+    ``follow_up_end``) and its scores at ``score_cutoff`` (:func:`next_purchase_scores`)."""
+
+    model: Any
+    train_table: pd.DataFrame
+    score_table: pd.DataFrame
+    scores: pd.Series
+    train_cutoff: pd.Timestamp
+    follow_up_end: pd.Timestamp
+    score_cutoff: pd.Timestamp
+
+    @property
+    def follow_up_days(self) -> int:
+        return int((self.follow_up_end - self.train_cutoff).days)
+
+    def hazard_ratios(self) -> pd.DataFrame:
+        """:func:`hazard_ratio_table` of the model, with the proportional-hazards test p-value
+        (``ph_test_p``, :func:`ph_test` on the training table)."""
+        table = hazard_ratio_table(self.model)
+        table["ph_test_p"] = ph_test(self.model, self.train_table)["p_value"].reindex(table.index)
+        return table
+
+
+def next_purchase_scores(tx: pd.DataFrame, start: DateLike, score_cutoff: DateLike, holdout_end: DateLike) -> NextPurchaseScores:
+    """Fit the next-purchase Cox model before ``score_cutoff`` and score every customer there.
+
+    The training cutoff is :func:`retention_utils.tables.durations.next_purchase_training_cutoff`
+    (``start``, ``score_cutoff``, ``holdout_end``); the model is fitted on
+    :func:`~retention_utils.tables.durations.next_purchase_table` at that cutoff with follow-up to
+    ``score_cutoff`` (inclusive, nothing later is read), covariates :data:`NEXT_PURCHASE_COVARIATES`,
+    event ``purchased``; the scores are :func:`next_purchase_score` on the table at ``score_cutoff``
+    (index: every customer with a purchase on or before it). Raises what those functions raise.
+    """
+    from ..schema import to_day
+    from ..tables.durations import next_purchase_table, next_purchase_training_cutoff
+
+    score_day = to_day(score_cutoff, "score_cutoff")
+    train_cutoff = next_purchase_training_cutoff(start, score_day, holdout_end)
+    train = next_purchase_table(tx, train_cutoff, score_day)
+    model = fit_cox(train, list(NEXT_PURCHASE_COVARIATES), event_col=PURCHASED)
+    now = next_purchase_table(tx, score_day)
+    return NextPurchaseScores(model, train, now, next_purchase_score(model, now), train_cutoff, score_day, score_day)
+
+
+def hazard_ratio_table(model: Any) -> pd.DataFrame:
+    """A fitted lifelines Cox model's coefficients as hazard ratios: columns ``coef``,
+    ``hazard_ratio`` (``exp(coef)``), ``hr_lower``/``hr_upper`` (95 % interval) and ``p``, one row per
+    covariate (index ``covariate``). A hazard ratio above 1 means the event comes sooner per unit."""
+    cols = {"coef": "coef", "exp(coef)": "hazard_ratio", "exp(coef) lower 95%": "hr_lower",
+            "exp(coef) upper 95%": "hr_upper", "p": "p"}
+    out = model.summary[list(cols)].rename(columns=cols)
+    out.index.name = "covariate"
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # validation on held-out customers
 # ------------------------------------------------------------------------------------------------
@@ -1149,23 +684,6 @@ def split_customers(table: pd.DataFrame, test_share: float = 0.3, seed: int = 0,
     strat = y if np.bincount(y.astype(int)).min() >= 2 else None
     tr, te = train_test_split(np.asarray(idx), test_size=test_share, random_state=seed, stratify=strat)
     return pd.Index(sorted(tr), name=idx.name), pd.Index(sorted(te), name=idx.name)
-
-
-def concordance(durations: Any, events: Any, score: Any, higher_means: str) -> float:
-    """Harrell's C-index (Harrell et al. 1996; lifelines ``utils.concordance_index``): the share of
-    comparable pairs the score orders correctly (0.5 = random, 1 = perfect).
-
-    lifelines expects a score where *higher means longer survival*; ``higher_means`` must say which
-    way ``score`` points: ``"longer"`` (e.g. predicted survival or median time) or ``"shorter"``
-    (e.g. a hazard or partial hazard, negated here). There is no default: the direction is the usual
-    silent bug. Raises ``ValueError`` for another value.
-    """
-    from lifelines.utils import concordance_index
-
-    if higher_means not in ("longer", "shorter"):
-        raise ValueError(f"higher_means must be 'longer' or 'shorter', not {higher_means!r}")
-    s = np.asarray(score, dtype="float64")
-    return float(concordance_index(np.asarray(durations, dtype="float64"), s if higher_means == "longer" else -s, np.asarray(events)))
 
 
 def calibration_at_horizon(
@@ -1202,34 +720,3 @@ def calibration_at_horizon(
     return pd.DataFrame(rows).set_index("risk_group")
 
 
-def brier_score_at(durations: Any, events: Any, predicted: Any, horizon: float) -> float:
-    """Brier score of predicted survival at ``horizon`` with inverse-probability-of-censoring weights
-    (Graf, Schmoor, Sauerbrei & Schumacher 1999, eq. 6):
-
-    ``BS(t) = mean_i[ S_i(t)^2 * 1(T_i <= t, d_i = 1) / G(T_i-) + (1 - S_i(t))^2 * 1(T_i > t) / G(t) ]``
-
-    where ``G`` is the Kaplan-Meier estimate of the censoring distribution on the same customers
-    (censorings at a time where events also occur count as after the events). Customers censored before
-    ``t`` contribute 0 but raise the weights of the others. 0 is perfect; predicting 0.5 for everybody
-    without censoring gives 0.25. Returns a float.
-    """
-    d = np.asarray(durations, dtype="float64")
-    e = np.asarray(events).astype(int)
-    p = np.asarray(predicted, dtype="float64")
-    # KM of the censoring distribution: "events" are censorings
-    times, inverse = np.unique(d, return_inverse=True)
-    ds = np.sort(d)
-    at_risk = (len(d) - np.searchsorted(ds, times, side="left")).astype("float64")
-    cens = np.bincount(inverse, weights=(e == 0).astype(float), minlength=len(times))
-    G = np.cumprod(1.0 - cens / at_risk)
-
-    def G_at(t: np.ndarray, left: bool) -> np.ndarray:
-        pos = np.searchsorted(times, t, side="left" if left else "right") - 1
-        return np.where(pos >= 0, G[np.clip(pos, 0, None)], 1.0)
-
-    died = (d <= horizon) & (e == 1)
-    alive = d > horizon
-    w_died = np.where(died, 1.0 / G_at(d, left=True), 0.0)
-    g_t = float(G_at(np.array([horizon]), left=False)[0])
-    w_alive = np.where(alive, 1.0 / g_t, 0.0) if g_t > 0 else np.zeros_like(d)
-    return float(np.mean(p**2 * w_died + (1 - p) ** 2 * w_alive))

@@ -86,13 +86,25 @@ recommendations frame with the same tie-break rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+
+from .ranking import (
+    DEFAULT_ITEM_COL,
+    DEFAULT_SCORE_COL,
+    DEFAULT_USER_COL,
+    _check_frame,
+    _check_k,
+    argsort_keys,
+    dense_rank,
+    group_rank,
+    string_rank,
+    top_k_from_scores,
+)
 
 __all__ = [
     "BootstrapCI",
@@ -110,10 +122,6 @@ __all__ = [
     "repeat_explore_at_k",
     "top_k_from_scores",
 ]
-
-DEFAULT_USER_COL = "customer_id"
-DEFAULT_ITEM_COL = "product_id"
-DEFAULT_SCORE_COL = "score"
 
 _GAINS = ("linear", "exponential")
 
@@ -165,24 +173,6 @@ class BootstrapCI(NamedTuple):
 # --------------------------------------------------------------------------------------
 # Validation helpers
 # --------------------------------------------------------------------------------------
-def _check_k(k: Any, name: str = "k") -> int:
-    if isinstance(k, bool | np.bool_) or not isinstance(k, int | np.integer) or k <= 0:
-        raise ValueError(f"{name} must be a positive int, got {k!r}")
-    return int(k)
-
-
-def _check_frame(df: Any, name: str, cols: list[str], non_null: list[str]) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} is missing column(s) {missing}; it has {list(df.columns)}")
-    for c in non_null:
-        n_null = int(df[c].isna().sum())
-        if n_null:
-            raise ValueError(f"{name}[{c!r}] has {n_null} null value(s)")
-
-
 def _numeric_array(s: pd.Series, what: str) -> np.ndarray:
     if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         raise ValueError(f"{what} must be numeric, got dtype {s.dtype}")
@@ -205,65 +195,6 @@ def _check_compatible(a: pd.Series, b: pd.Series, what: str) -> None:
 def _check_gain(gain: str) -> None:
     if gain not in _GAINS:
         raise ValueError(f"gain must be one of {_GAINS}, got {gain!r}")
-
-
-def _dense_rank(values: np.ndarray, descending: bool = False) -> tuple[np.ndarray, int]:
-    """Dense integer rank of float values (equal values share a rank) and the number of levels."""
-    n = len(values)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), 0
-    v = -values if descending else values
-    order = np.argsort(v)
-    sv = v[order]
-    new = np.empty(n, dtype=np.int64)
-    new[0] = 0
-    np.not_equal(sv[1:], sv[:-1], out=new[1:])  # -0.0 == 0.0, as in comparisons
-    levels = np.cumsum(new)
-    out = np.empty(n, dtype=np.int64)
-    out[order] = levels
-    return out, int(levels[-1]) + 1
-
-
-def _argsort_keys(keys: list[tuple[np.ndarray, int]]) -> np.ndarray:
-    """Row order sorting by several non-negative integer code arrays, first key most significant.
-
-    ``keys`` is ``[(codes, n_levels), ...]``. The codes are packed into one int64 composite key and
-    sorted with a single ``np.argsort`` (much faster than ``np.lexsort``); rows with equal keys are
-    identical in every key, so their relative order cannot matter. Falls back to ``np.lexsort`` if
-    the packed key could overflow.
-    """
-    span = 1
-    for _, n in keys:
-        span *= max(int(n), 1)
-    if span >= 2**62:
-        return np.lexsort(tuple(c for c, _ in reversed(keys)))
-    composite = np.zeros(len(keys[0][0]), dtype=np.int64)
-    for codes, n in keys:
-        composite *= max(int(n), 1)
-        composite += codes
-    return np.argsort(composite)
-
-
-def _group_rank(sorted_codes: np.ndarray) -> np.ndarray:
-    """0-based position of each row inside its run of equal codes (codes must be grouped)."""
-    n = len(sorted_codes)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    np.not_equal(sorted_codes[1:], sorted_codes[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    lengths = np.diff(np.append(starts, n))
-    return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
-
-
-def _string_rank(values: Any) -> np.ndarray:
-    """Rank of each value by its string form (ties between equal strings keep input order)."""
-    as_str = np.asarray(pd.Index(values).astype(str), dtype=object)
-    order = np.argsort(as_str, kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    return rank
 
 
 # --------------------------------------------------------------------------------------
@@ -345,8 +276,8 @@ def _prepare(
         rel = _numeric_array(truth[col_relevance], f"truth[{col_relevance!r}]")
         if (rel < 0).any():
             raise ValueError(f"truth[{col_relevance!r}] has negative relevance value(s)")
-        rel_lv, n_rel_lv = _dense_rank(rel, descending=True)
-        order = _argsort_keys([(t_key, n_users * n_items), (rel_lv, n_rel_lv)])
+        rel_lv, n_rel_lv = dense_rank(rel, descending=True)
+        order = argsort_keys([(t_key, n_users * n_items), (rel_lv, n_rel_lv)])
     else:
         rel = np.ones(n_t, dtype=np.float64)
         order = np.argsort(t_key)
@@ -366,14 +297,14 @@ def _prepare(
     ru, ri = u_codes[n_t:], i_codes[n_t:]
     rec_items = np.flatnonzero(np.bincount(ri, minlength=n_items))
     item_rank = np.zeros(n_items, dtype=np.int64)
-    item_rank[rec_items] = _string_rank(i_uniques[rec_items])
-    score_lv, n_score_lv = _dense_rank(scores, descending=True)
-    order = _argsort_keys([(ru, n_users), (score_lv, n_score_lv), (item_rank[ri], len(rec_items))])
+    item_rank[rec_items] = string_rank(i_uniques[rec_items])
+    score_lv, n_score_lv = dense_rank(scores, descending=True)
+    order = argsort_keys([(ru, n_users), (score_lv, n_score_lv), (item_rank[ri], len(rec_items))])
     ru, ri = ru[order], ri[order]
     r_key = ru * n_items + ri
     # Duplicate (user, item) rows: keep the first == highest-scored one. Only the first k rows of
     # each user are hashed; a user with a duplicate among them has all its rows deduplicated.
-    rank = _group_rank(ru)
+    rank = group_rank(ru)
     top = rank < k
     dup_top = pd.Series(r_key[top]).duplicated(keep="first").to_numpy()
     if dup_top.any():
@@ -384,7 +315,7 @@ def _prepare(
         keep = ~bad
         keep[bad_idx] = ~pd.Series(r_key[bad_idx]).duplicated(keep="first").to_numpy()
         ru, ri, r_key = ru[keep], ri[keep], r_key[keep]
-        rank = _group_rank(ru)
+        rank = group_rank(ru)
         top = rank < k
     ru, ri, r_key, rank = ru[top], ri[top], r_key[top], rank[top]
 
@@ -467,10 +398,10 @@ def _per_user_arrays(
             g = _gain(prep.t_rel[tpos[hit]], gain)
             dcg = np.bincount(ru[hit], weights=g * disc[rank[hit]], minlength=U)
             if prep.graded:
-                rel_lv, n_lv = _dense_rank(prep.t_rel, descending=True)
-                order = _argsort_keys([(prep.t_user, U), (rel_lv, n_lv)])
+                rel_lv, n_lv = dense_rank(prep.t_rel, descending=True)
+                order = argsort_keys([(prep.t_user, U), (rel_lv, n_lv)])
                 tu_s, rel_s = prep.t_user[order], prep.t_rel[order]
-                trank = _group_rank(tu_s)
+                trank = group_rank(tu_s)
                 sel = trank < k
                 idcg = np.bincount(tu_s[sel], weights=_gain(rel_s[sel], gain) * disc[trank[sel]], minlength=U)
             else:
@@ -938,175 +869,3 @@ def bootstrap_ci(
 # --------------------------------------------------------------------------------------
 # Top-k from a score matrix
 # --------------------------------------------------------------------------------------
-def top_k_from_scores(
-    user_ids: Any,
-    item_ids: Any,
-    scores: Any,
-    k: int,
-    *,
-    exclude: Any = None,
-    chunk_size: int | None = None,
-    col_user: str = DEFAULT_USER_COL,
-    col_item: str = DEFAULT_ITEM_COL,
-    col_score: str = DEFAULT_SCORE_COL,
-) -> pd.DataFrame:
-    """Top-k recommendations from a (users x items) score matrix, processed in row chunks.
-
-    Parameters
-    ----------
-    user_ids : 1-D array-like, length n_users
-        Row labels (unique).
-    item_ids : 1-D array-like, length n_items
-        Column labels (unique).
-    scores : 2-D array (numpy / memmap, shape (n_users, n_items)), scipy sparse matrix/array,
-        or callable ``scores(start, stop)`` returning the dense or sparse block of rows
-        ``start:stop`` (shape ``(stop - start, n_items)``). Larger is better. For sparse
-        input, unstored entries are scores of 0 like any other value; ``-inf`` marks items
-        that must never be recommended. NaN raises ``ValueError``.
-    k : int
-        Positive number of items per user (capped at n_items).
-    exclude : None, bool array of shape (n_users, n_items), scipy sparse bool matrix, or
-        DataFrame with ``col_user``, ``col_item`` pairs (unknown ids ignored)
-        Entries that must not be recommended (e.g. already-bought items).
-    chunk_size : int or None
-        Rows per block. ``None`` picks about 4M cells per block (32 MB of float64), so the
-        full dense users x items matrix is never materialised.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``col_user``, ``col_item``, ``col_score`` (float64) and ``rank`` (int64,
-        1-based); at most ``k`` rows per user, sorted by user (input order) then rank. Ties are
-        broken like the metrics: score descending, then ``str(item_id)`` ascending. Users whose
-        every item is excluded get no rows.
-
-    Raises
-    ------
-    ValueError
-        Shape mismatches, duplicate ids, NaN scores, bad ``k`` / ``chunk_size``.
-    """
-    k = _check_k(k)
-    users = np.asarray(user_ids)
-    items = np.asarray(item_ids)
-    if users.ndim != 1 or items.ndim != 1:
-        raise ValueError("user_ids and item_ids must be 1-D")
-    n_users, n_items = len(users), len(items)
-    if not pd.Index(users).is_unique:
-        raise ValueError("user_ids must be unique")
-    if not pd.Index(items).is_unique:
-        raise ValueError("item_ids must be unique")
-    if chunk_size is None:
-        chunk_size = max(1, (1 << 22) // max(n_items, 1))
-    chunk_size = _check_k(chunk_size, "chunk_size")
-    empty = pd.DataFrame(
-        {
-            col_user: users[:0],
-            col_item: items[:0],
-            col_score: np.zeros(0),
-            "rank": np.zeros(0, dtype=np.int64),
-        }
-    )
-    if n_users == 0 or n_items == 0:
-        return empty
-
-    # score source
-    get_block: Callable[[int, int], Any]
-    if callable(scores):
-        get_block = scores
-    elif sparse.issparse(scores):
-        s_csr = sparse.csr_matrix(scores)
-        if s_csr.shape != (n_users, n_items):
-            raise ValueError(f"scores has shape {s_csr.shape}, expected {(n_users, n_items)}")
-
-        def get_block(a: int, b: int) -> Any:
-            return s_csr[a:b]
-    else:
-        s_arr = scores if isinstance(scores, np.ndarray) else np.asarray(scores)
-        if s_arr.shape != (n_users, n_items):
-            raise ValueError(f"scores has shape {s_arr.shape}, expected {(n_users, n_items)}")
-
-        def get_block(a: int, b: int) -> Any:
-            return s_arr[a:b]
-
-    # exclusion source
-    ex_get: Callable[[int, int], np.ndarray] | None = None
-    if exclude is not None:
-        if isinstance(exclude, pd.DataFrame):
-            _check_frame(exclude, "exclude", [col_user, col_item], [col_user, col_item])
-            r = pd.Index(users).get_indexer(exclude[col_user])
-            c = pd.Index(items).get_indexer(exclude[col_item])
-            ok = (r >= 0) & (c >= 0)
-            ex_csr = sparse.csr_matrix(
-                (np.ones(int(ok.sum()), dtype=bool), (r[ok], c[ok])), shape=(n_users, n_items)
-            )
-        elif sparse.issparse(exclude):
-            ex_csr = sparse.csr_matrix(exclude, dtype=bool)
-        else:
-            ex_arr = np.asarray(exclude, dtype=bool)
-            if ex_arr.shape != (n_users, n_items):
-                raise ValueError(f"exclude has shape {ex_arr.shape}, expected {(n_users, n_items)}")
-            ex_csr = None
-
-            def ex_get(a: int, b: int) -> np.ndarray:
-                return ex_arr[a:b]
-
-        if ex_get is None:
-            if ex_csr.shape != (n_users, n_items):
-                raise ValueError(f"exclude has shape {ex_csr.shape}, expected {(n_users, n_items)}")
-
-            def ex_get(a: int, b: int) -> np.ndarray:
-                return ex_csr[a:b].toarray()
-
-    item_rank = _string_rank(items)  # tie-break order: str(item_id) ascending
-    kk = min(k, n_items)
-    out_r, out_c, out_v = [], [], []
-    for start in range(0, n_users, chunk_size):
-        stop = min(n_users, start + chunk_size)
-        m = stop - start
-        raw = get_block(start, stop)
-        raw = raw.toarray() if sparse.issparse(raw) else raw
-        block = np.asarray(raw, dtype=np.float64)  # may be a view: never written to
-        if block.shape != (m, n_items):
-            raise ValueError(f"score block for rows {start}:{stop} has shape {block.shape}")
-        if np.isnan(block).any():
-            raise ValueError(f"scores contain NaN in rows {start}:{stop}")
-        if ex_get is not None:
-            block = np.where(ex_get(start, stop), -np.inf, block)
-        # kk largest per row (arbitrary among ties at the cut), and the cut value itself
-        part = np.argpartition(block, n_items - kk, axis=1)[:, n_items - kk :]
-        kth = np.take_along_axis(block, part, axis=1).min(axis=1)
-        excess = (block >= kth[:, None]).sum(axis=1) > kk  # ties straddle the cut
-        ok_rows = np.flatnonzero(~excess)
-        r = np.repeat(ok_rows, kk)
-        c = part[ok_rows].ravel()
-        if excess.any():
-            # keep everything above the cut, then the tied items with the smallest str(item) rank
-            rows = np.flatnonzero(excess)
-            sub, kv = block[rows], kth[rows][:, None]
-            gt, eq = sub > kv, sub == kv
-            need = kk - gt.sum(axis=1)  # >= 1 here
-            rk = np.where(eq, item_rank[None, :], n_items)
-            thr = np.take_along_axis(np.sort(rk, axis=1), (need - 1)[:, None], axis=1)
-            rr, cc = np.nonzero(gt | (eq & (rk <= thr)))
-            r = np.concatenate([r, rows[rr]])
-            c = np.concatenate([c, cc])
-        v = block[r, c]
-        finite = v > -np.inf  # excluded / impossible items
-        r, c, v = r[finite], c[finite], v[finite]
-        o = np.lexsort((item_rank[c], -v, r))
-        out_r.append(r[o] + start)
-        out_c.append(c[o])
-        out_v.append(v[o])
-    r = np.concatenate(out_r)
-    c = np.concatenate(out_c)
-    v = np.concatenate(out_v)
-    if len(r) == 0:
-        return empty
-    return pd.DataFrame(
-        {
-            col_user: users[r],
-            col_item: items[c],
-            col_score: v,
-            "rank": _group_rank(r) + 1,
-        }
-    )

@@ -1,4 +1,4 @@
-"""Next-basket recommenders, their tuning on a validation split and their evaluation.
+"""Next-basket recommenders.
 
 Every model follows one interface (scikit-learn style, so ``get_params`` / ``set_params`` /
 ``sklearn.base.clone`` work)::
@@ -51,20 +51,15 @@ Models (sources)
 * :class:`SegmentPopularity`: cold start, the most frequent products within the household's segment
   (demographic band, RFM segment, ...), padded with global popularity.
 
-Tuning and evaluation: :func:`tune` (grid search on a validation split, refitting only when a
-fit-time parameter changes), :func:`evaluate` (per-household metrics at several k, with the
-repeat / explore breakdown), :func:`run_protocol` (tune on validation, refit, score the test split
-once, for a list of :class:`ModelSpec`; :func:`default_specs` is the comparison of notebook 07),
-:func:`results_table` (bootstrap CIs over households), :func:`paired_difference` and
-:func:`compare_to_baseline` (paired bootstrap CIs of differences between models).
+Tuning and evaluation (the protocol of notebook 07) are in :mod:`retention_utils.recommend.protocol`;
+ranking with deterministic ties in :mod:`retention_utils.recommend.ranking`.
 """
 
 from __future__ import annotations
 
-import itertools
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -74,7 +69,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .. import schema as S
-from .metrics import BootstrapCI, _group_rank, _string_rank, bootstrap_ci, per_user_metrics, top_k_from_scores
+from ..runtime import thread_limits
+from .ranking import group_rank, string_rank, top_k_from_scores, top_k_stored
 
 __all__ = [
     "ALS",
@@ -85,24 +81,12 @@ __all__ = [
     "Hybrid",
     "Interactions",
     "ItemKNN",
-    "ModelSpec",
     "PTopFreq",
-    "ProtocolRun",
     "Recommender",
     "SegmentPopularity",
     "TIFUKNN",
-    "TuneResult",
     "UserKNN",
-    "compare_to_baseline",
-    "default_specs",
-    "evaluate",
-    "format_results",
-    "paired_difference",
-    "results_table",
-    "run_protocol",
     "scores_dense",
-    "top_k_stored",
-    "tune",
 ]
 
 USER, ITEM, SCORE = S.CUSTOMER_ID, S.PRODUCT_ID, "score"
@@ -151,7 +135,7 @@ class Interactions:
                 raise ValueError(f"train baskets: column {c!r} has {n_null} null value(s)")
         u_codes, users = pd.factorize(train[USER], sort=True)
         i_raw, i_uni = pd.factorize(train[ITEM])
-        i_rank = _string_rank(i_uni)  # column order = str(product_id) order
+        i_rank = string_rank(i_uni)  # column order = str(product_id) order
         i_codes = i_rank[i_raw]
         items = pd.Index(np.asarray(i_uni, dtype=object)[np.argsort(i_rank)], name=ITEM)
         if not pd.api.types.is_object_dtype(i_uni.dtype):
@@ -159,7 +143,7 @@ class Interactions:
         o_codes, o_uni = pd.factorize(train[S.ORDER_ID])
         first = np.unique(o_codes, return_index=True)[1]  # first row of each order
         ts = train[S.ORDER_TS].to_numpy()[first]
-        b_order = np.lexsort((_string_rank(o_uni), ts, u_codes[first]))
+        b_order = np.lexsort((string_rank(o_uni), ts, u_codes[first]))
         b_row = np.empty(len(o_uni), dtype=np.int64)
         b_row[b_order] = np.arange(len(o_uni))
         n_b, n_u, n_i = len(o_uni), len(users), len(items)
@@ -202,47 +186,6 @@ class Interactions:
                 "score them with a cold-start model (GTopFreq, SegmentPopularity)"
             )
         return codes.astype(np.int64)
-
-
-def top_k_stored(
-    user_ids: Any,
-    item_ids: Any,
-    scores: sparse.spmatrix,
-    k: int,
-) -> pd.DataFrame:
-    """Top-k per row of a sparse score matrix where only *stored* entries are candidates.
-
-    Parameters
-    ----------
-    user_ids : array-like, length n_rows (unique)
-    item_ids : array-like, length n_cols (unique)
-    scores : scipy sparse matrix, shape (n_rows, n_cols); NaN raises ``ValueError``; ``-inf`` entries
-        are never recommended.
-    k : int, positive
-
-    Returns
-    -------
-    DataFrame
-        ``customer_id``, ``product_id``, ``score`` (float64), ``rank`` (int64, 1-based): at most ``k``
-        rows per user (fewer if it has fewer candidates), users in input order, ties broken by
-        ``str(product_id)`` ascending as in :func:`~retention_utils.recommend.metrics.top_k_from_scores`.
-    """
-    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    users, items = np.asarray(user_ids), np.asarray(item_ids)
-    coo = sparse.coo_matrix(scores)
-    if coo.shape != (len(users), len(items)):
-        raise ValueError(f"scores has shape {coo.shape}, expected {(len(users), len(items))}")
-    r, c, v = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64)
-    if np.isnan(v).any():
-        raise ValueError("scores contain NaN")
-    ok = v > -np.inf
-    r, c, v = r[ok], c[ok], v[ok]
-    order = np.lexsort((_string_rank(items)[c], -v, r))
-    r, c, v = r[order], c[order], v[order]
-    rank = _group_rank(r)
-    top = rank < k
-    return pd.DataFrame({USER: users[r[top]], ITEM: items[c[top]], SCORE: v[top], "rank": rank[top] + 1})
 
 
 # --------------------------------------------------------------------------------------
@@ -673,12 +616,10 @@ class ALS(Recommender):
         self.num_threads = num_threads
 
     def _fit(self, data: Interactions) -> None:
-        from threadpoolctl import threadpool_limits
-
         AlternatingLeastSquares = _import_implicit().cpu.als.AlternatingLeastSquares  # noqa: N806
 
         x = _space(data, data.counts, self.item_index_).astype(np.float32)
-        with threadpool_limits(1, "blas"):
+        with thread_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 factors=int(self.factors),
                 regularization=float(self.regularization),
@@ -938,7 +879,7 @@ class TIFUKNN(Recommender):
         if len(bu) == 0:
             return np.zeros(0)
         n_per = np.bincount(bu)
-        pos = _group_rank(bu)  # 0-based chronological position within the household
+        pos = group_rank(bu)  # 0-based chronological position within the household
         n = n_per[bu]
         g_count = np.minimum(int(self.n_groups), n)
         base, extra = n // g_count, n % g_count
@@ -967,399 +908,6 @@ class TIFUKNN(Recommender):
 # --------------------------------------------------------------------------------------
 # Tuning and evaluation
 # --------------------------------------------------------------------------------------
-@dataclass
-class TuneResult:
-    """Result of :func:`tune`.
-
-    ``table``: one row per grid point (parameter columns, then the metric and ``n_users``), in grid
-    order; ``best_params``: the first grid point with the largest metric value; ``metric`` e.g.
-    ``"ndcg@10"``."""
-
-    best_params: dict[str, Any]
-    table: pd.DataFrame
-    metric: str
-
-
-def _grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    keys = list(grid)
-    for key in keys:
-        if isinstance(grid[key], str) or not isinstance(grid[key], Iterable):
-            raise ValueError(f"grid[{key!r}] must be a list of values, got {grid[key]!r}")
-    return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(list(grid[k]) for k in keys))]
-
-
-def tune(
-    model: Recommender,
-    grid: Mapping[str, Sequence[Any]],
-    data: Interactions,
-    truth: pd.DataFrame,
-    *,
-    k: int = 10,
-    metric: str = "ndcg",
-) -> TuneResult:
-    """Grid search on a validation split.
-
-    Parameters
-    ----------
-    model : Recommender (unfitted template; not modified)
-    grid : mapping parameter name -> list of values (``{}``: the model's own parameters only)
-    data : Interactions of the validation split's training rows
-    truth : validation truth (``customer_id``, ``product_id``); its households are scored
-    k : cut-off; metric : a column of :func:`~retention_utils.recommend.metrics.per_user_metrics`
-
-    Parameters listed in the model's ``_score_params`` are varied on one fitted model; any other
-    change refits. Returns :class:`TuneResult`. Raises ``ValueError`` for an unknown parameter or
-    metric.
-    """
-    points = _grid(grid) or [{}]
-    known = model.get_params(deep=True)
-    unknown = sorted({p for pt in points for p in pt} - set(known))
-    if unknown:
-        raise ValueError(f"{type(model).__name__} has no parameter(s) {unknown}")
-    users = pd.Index(truth[USER].unique()).sort_values()
-    fitted: dict[tuple, Recommender] = {}
-    rows = []
-    for pt in points:
-        fit_key = tuple(sorted((p, repr(v)) for p, v in pt.items() if p not in model._score_params))
-        if fit_key not in fitted:
-            fitted.clear()  # keep one fitted model in memory at a time
-            fitted[fit_key] = clone(model).set_params(**pt).fit(data)
-        m = fitted[fit_key].set_params(**pt)
-        pu = per_user_metrics(truth, m.recommend(users, k), k)
-        if metric not in pu:
-            raise ValueError(f"unknown metric {metric!r}; choose from {list(pu.columns)}")
-        rows.append({**pt, f"{metric}@{k}": float(pu[metric].mean()), "n_users": len(pu)})
-    table = pd.DataFrame(rows)
-    best = int(np.argmax(table[f"{metric}@{k}"].to_numpy()))
-    return TuneResult(dict(points[best]), table, f"{metric}@{k}")
-
-
-def evaluate(
-    model: Recommender,
-    truth: pd.DataFrame,
-    history: pd.DataFrame,
-    ks: Sequence[int] = (5, 10, 20),
-) -> dict[int, pd.DataFrame]:
-    """Per-household metrics of a fitted model at each ``k`` in ``ks``.
-
-    The model ranks ``max(ks)`` products once for the households of ``truth``; each k uses the top k
-    of that list. ``history`` (``customer_id``, ``product_id`` bought before the target) gives the
-    repeat / explore breakdown. Returns ``{k: per_user_metrics frame}`` (see
-    :func:`~retention_utils.recommend.metrics.per_user_metrics`; households sorted)."""
-    ks = sorted({int(k) for k in ks})
-    users = pd.Index(truth[USER].unique()).sort_values()
-    return _metrics_at(model.recommend(users, max(ks)), truth, history, ks)
-
-
-def _relevant_history(data: Interactions, truth: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
-    """The training (household, product) pairs of ``data`` that occur in ``truth`` or ``recs``: the
-    only history rows that can change the repeat / explore breakdown, looked up in the sparse counts
-    instead of hashing the whole history for every metric call."""
-    pairs = pd.concat([truth[[USER, ITEM]], recs[[USER, ITEM]]], ignore_index=True).drop_duplicates()
-    r = data.users.get_indexer(pairs[USER])
-    c = data.items.get_indexer(pairs[ITEM])
-    ok = np.flatnonzero((r >= 0) & (c >= 0))
-    bought = np.zeros(len(pairs), dtype=bool)
-    if len(ok):
-        bought[ok] = np.asarray(data.counts[r[ok], c[ok]]).ravel() > 0
-    return pairs[bought].reset_index(drop=True)
-
-
-def _metrics_at(
-    recs: pd.DataFrame, truth: pd.DataFrame, history: pd.DataFrame, ks: Sequence[int]
-) -> dict[int, pd.DataFrame]:
-    recs = recs[recs[USER].isin(truth[USER].unique())]  # households of this truth only
-    return {int(k): per_user_metrics(truth, recs, int(k), history=history) for k in sorted(ks)}
-
-
-_CI_METRICS = ("precision", "recall", "ndcg", "hit")
-_MEAN_METRICS = ("repeat_recall", "explore_recall", "repeat_share")
-
-
-def results_table(
-    evaluations: Mapping[str, Mapping[int, pd.DataFrame]],
-    *,
-    ci_metrics: Sequence[str] = _CI_METRICS,
-    mean_metrics: Sequence[str] = _MEAN_METRICS,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """One row per (model, k) with bootstrap CIs over households.
-
-    Parameters
-    ----------
-    evaluations : ``{model name: {k: per-user frame}}`` as returned by :func:`evaluate`.
-    ci_metrics : metrics reported with a percentile bootstrap interval
-        (:func:`~retention_utils.recommend.metrics.bootstrap_ci`, ``n_boot`` resamples of the
-        households, seed ``seed``; ``alpha`` two-sided).
-    mean_metrics : metrics reported as plain means (NaN users dropped, as in the metrics module).
-
-    Returns
-    -------
-    DataFrame with columns ``model`` (str), ``k`` (int), ``n_households`` (int), then for each CI
-    metric ``m``: ``m``, ``m_low``, ``m_high``; then the mean metrics. Rows in the order of
-    ``evaluations`` then ``k``.
-    """
-    rows = []
-    for name, by_k in evaluations.items():
-        for k in sorted(by_k):
-            pu = by_k[k]
-            row: dict[str, Any] = {"model": name, "k": int(k), "n_households": len(pu)}
-            for m in ci_metrics:
-                ci = bootstrap_ci(pu[m].astype(np.float64), n_boot=n_boot, seed=seed, alpha=alpha)
-                row.update({m: ci.estimate, f"{m}_low": ci.low, f"{m}_high": ci.high})
-            for m in mean_metrics:
-                row[m] = float(pu[m].mean()) if m in pu else float("nan")
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def paired_difference(
-    a: pd.DataFrame,
-    b: pd.DataFrame,
-    metric: str = "ndcg",
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> BootstrapCI:
-    """Bootstrap CI of the mean over households of ``a[metric] - b[metric]`` (paired: the same
-    households are resampled for both models).
-
-    ``a``, ``b``: per-household frames (:func:`evaluate`) indexed by household. Raises ``ValueError``
-    if their household sets differ (compare models on the same truth)."""
-    if not a.index.equals(b.index):
-        raise ValueError(
-            "paired_difference: the two frames must cover the same households, in the same order"
-        )
-    diff = a[metric].astype(np.float64) - b[metric].astype(np.float64)
-    return bootstrap_ci(diff, n_boot=n_boot, seed=seed, alpha=alpha)
-
-
-@dataclass
-class ModelSpec:
-    """One model of a comparison: a display ``name``, an unfitted ``model`` (or a callable that
-    builds it from the best parameters tuned so far, ``{name: params}``, e.g. a hybrid reusing the
-    tuned CF neighbourhood) and the validation ``grid`` (``{}``: no tuning)."""
-
-    name: str
-    model: Recommender | Callable[[dict[str, dict[str, Any]]], Recommender]
-    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
-
-
-@dataclass
-class ProtocolRun:
-    """Output of :func:`run_protocol`.
-
-    Attributes
-    ----------
-    tuning : ``{model name: TuneResult}`` on the validation split
-    evaluations : ``{target name: {model name: {k: per-household frame}}}`` on the test split; target
-        ``"test"`` is the protocol's own truth, the others the extra truths passed in
-    data : Interactions of the test split's training rows (for further scoring, e.g. cold start)
-    """
-
-    tuning: dict[str, TuneResult]
-    evaluations: dict[str, dict[str, dict[int, pd.DataFrame]]]
-    data: Interactions
-
-    def best_params(self) -> pd.DataFrame:
-        """Chosen parameters: one row per model, columns ``model``, ``parameters`` (str) and the
-        validation metric of the chosen point."""
-        rows = []
-        for name, res in self.tuning.items():
-            best = res.table.iloc[int(np.argmax(res.table[res.metric].to_numpy()))]
-            params = ", ".join(f"{k}={v}" for k, v in res.best_params.items()) or "(none tuned)"
-            rows.append(
-                {"model": name, "parameters": params, f"validation {res.metric}": float(best[res.metric])}
-            )
-        return pd.DataFrame(rows)
-
-
-def default_specs(
-    products: pd.DataFrame | None,
-    *,
-    min_support: int = 20,
-    seed: int = 0,
-    num_threads: int = 2,
-) -> list[ModelSpec]:
-    """The comparison of notebook 07: every model with a small validation grid.
-
-    ``min_support`` is the item space of the user-kNN, item-kNN, content, hybrid, EASE and ALS models
-    (products bought by at least that many training households); the popularity family and TIFU-KNN
-    score every training product. Grids (chosen to keep a run within minutes on two cores; wider grids
-    on The Complete Journey moved validation NDCG@10 by less than 0.003):
-
-    ==============  ===================================================================
-    user-kNN        n_neighbors in {100, 400}
-    item-kNN        similarity in {cosine, bm25}, K = 20
-    hybrid          alpha in {0.3, 0.5, 0.7}, CF = user-kNN with its tuned n_neighbors
-    EASE            l2 in {200, 1000}
-    ALS             factors in {32, 128}; regularization 0.05, alpha 1, 10 iterations
-    TIFU-KNN        alpha in {0.2, 0.5, 0.8} x n_neighbors in {100, 900}; 3 groups, decays 0.9 / 0.6
-    ==============  ===================================================================
-
-    G-, P-, GP-TopFreq and content TF-IDF have no parameter to tune. ``products`` ``None`` leaves
-    out the content and hybrid models.
-    """
-    sup = int(min_support)
-    specs = [
-        ModelSpec("G-TopFreq", GTopFreq()),
-        ModelSpec("P-TopFreq", PTopFreq()),
-        ModelSpec("GP-TopFreq", GPTopFreq()),
-        ModelSpec("user-kNN", UserKNN(min_support=sup), {"n_neighbors": [100, 400]}),
-        ModelSpec(
-            "item-kNN",
-            ItemKNN(K=20, min_support=sup, num_threads=num_threads),
-            {"similarity": ["cosine", "bm25"]},
-        ),
-    ]
-    if products is not None:
-
-        def hybrid(best: dict[str, dict[str, Any]]) -> Recommender:
-            cf = UserKNN(min_support=sup, **best.get("user-kNN", {}))
-            return Hybrid(cf, ContentTFIDF(products, min_support=sup))
-
-        specs += [
-            ModelSpec("content TF-IDF", ContentTFIDF(products, min_support=sup)),
-            ModelSpec("hybrid CF + content", hybrid, {"alpha": [0.3, 0.5, 0.7]}),
-        ]
-    specs += [
-        ModelSpec("EASE", EASE(min_support=sup), {"l2": [200.0, 1000.0]}),
-        ModelSpec(
-            "ALS",
-            ALS(min_support=sup, random_state=int(seed), iterations=10, num_threads=num_threads),
-            {"factors": [32, 128]},
-        ),
-        ModelSpec("TIFU-KNN", TIFUKNN(), {"alpha": [0.2, 0.5, 0.8], "n_neighbors": [100, 900]}),
-    ]
-    return specs
-
-
-def run_protocol(
-    protocol: Any,
-    specs: Sequence[ModelSpec],
-    *,
-    ks: Sequence[int] = (5, 10, 20),
-    tune_k: int = 10,
-    metric: str = "ndcg",
-    extra_truths: Mapping[str, pd.DataFrame] | None = None,
-) -> ProtocolRun:
-    """Tune every model on ``protocol.validation``, refit it with the chosen parameters on
-    ``protocol.test.train`` and score the test truth once (plus any ``extra_truths`` sharing the
-    test training rows, e.g. the 14-day window of the same cutoff).
-
-    ``protocol`` is a :class:`retention_utils.recommend.split.Protocol`. Models are built, tuned and
-    evaluated in the order of ``specs``; only one fitted model is held in memory at a time. The
-    repeat / explore history is the test training rows (only the pairs that occur in a truth or a
-    recommendation list are passed on, which gives the same metrics faster). Returns
-    :class:`ProtocolRun`.
-    """
-    val, test = protocol.validation, protocol.test
-    val_data = Interactions.from_baskets(val.train)
-    data = Interactions.from_baskets(test.train)
-    truths = {"test": test.truth, **dict(extra_truths or {})}
-    users = pd.Index(pd.unique(pd.concat([t[USER] for t in truths.values()]))).sort_values()
-    ks = sorted({int(k) for k in ks})
-    tuning: dict[str, TuneResult] = {}
-    evaluations: dict[str, dict[str, dict[int, pd.DataFrame]]] = {name: {} for name in truths}
-    for spec in specs:
-        template = (
-            spec.model
-            if isinstance(spec.model, Recommender)
-            else spec.model({n: r.best_params for n, r in tuning.items()})
-        )
-        res = tune(template, spec.grid, val_data, val.truth, k=tune_k, metric=metric)
-        tuning[spec.name] = res
-        fitted = clone(template).set_params(**res.best_params).fit(data)
-        recs = fitted.recommend(users, max(ks))  # once for the households of every truth
-        del fitted
-        for name, truth in truths.items():
-            r = recs[recs[USER].isin(truth[USER].unique())]
-            evaluations[name][spec.name] = _metrics_at(r, truth, _relevant_history(data, truth, r), ks)
-    return ProtocolRun(tuning, evaluations, data)
-
-
-def compare_to_baseline(
-    evaluations: Mapping[str, Mapping[int, pd.DataFrame]],
-    baseline: str,
-    *,
-    k: int = 10,
-    metric: str = "ndcg",
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Every model against one baseline at one ``k``, paired over households.
-
-    Returns a DataFrame indexed by model name (in the order of ``evaluations``) with columns
-    ``value`` (the model's mean metric), ``baseline`` (the baseline's), ``difference`` and its
-    bootstrap interval ``low`` / ``high`` (:func:`paired_difference`), ``ratio`` (value / baseline)
-    and ``verdict``: ``"better"`` if ``low > 0``, ``"worse"`` if ``high < 0``, else
-    ``"no clear difference"``; the baseline's own row reads ``"baseline"``. Raises ``KeyError`` if
-    the baseline is missing.
-    """
-    base = evaluations[baseline][k]
-    rows = []
-    for name, by_k in evaluations.items():
-        pu = by_k[k]
-        ci = paired_difference(pu, base, metric, n_boot=n_boot, seed=seed, alpha=alpha)
-        value, ref = float(pu[metric].mean()), float(base[metric].mean())
-        verdict = (
-            "baseline"
-            if name == baseline
-            else "better"
-            if ci.low > 0
-            else "worse"
-            if ci.high < 0
-            else "no clear difference"
-        )
-        rows.append(
-            {
-                "model": name,
-                "value": value,
-                "baseline": ref,
-                "difference": ci.estimate,
-                "low": ci.low,
-                "high": ci.high,
-                "ratio": value / ref if ref > 0 else float("nan"),
-                "verdict": verdict,
-            }
-        )
-    return pd.DataFrame(rows).set_index("model")
-
-
-def format_results(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """Display form of :func:`results_table`: index (model, k); each CI metric as
-    ``"0.196 [0.186, 0.207]"``, other metrics rounded to ``digits``; column names ``NDCG``,
-    ``recall``, ``precision``, ``hit rate``, ``repeat recall``, ``explore recall``, ``repeat share``,
-    ``households``."""
-    names = {
-        "ndcg": "NDCG",
-        "recall": "recall",
-        "precision": "precision",
-        "hit": "hit rate",
-        "repeat_recall": "repeat recall",
-        "explore_recall": "explore recall",
-        "repeat_share": "repeat share",
-    }
-    out = pd.DataFrame(index=pd.MultiIndex.from_frame(table[["model", "k"]]))
-    for col, label in names.items():
-        if col not in table:
-            continue
-        v = table[col].to_numpy()
-        if f"{col}_low" in table:
-            lo, hi = table[f"{col}_low"].to_numpy(), table[f"{col}_high"].to_numpy()
-            out[label] = [
-                f"{a:.{digits}f} [{b:.{digits}f}, {c:.{digits}f}]" for a, b, c in zip(v, lo, hi, strict=True)
-            ]
-        else:
-            out[label] = np.round(v, digits)
-    out["households"] = table["n_households"].to_numpy()
-    return out
-
-
 def scores_dense(model: Recommender, households: Any) -> pd.DataFrame:
     """Full score table of a fitted dense-score model for a few households (for tests and
     inspection): index = households, columns = ``model.items_``. Not for large inputs."""

@@ -1,0 +1,135 @@
+"""One rule for every number a person reads: notebook tables, sentences and the report index.
+
+The rule
+--------
+- **Counts** (integers, and integer-valued columns of counts) print as integers with thousands
+  separators: ``2,467``, never ``2,467.00``.
+- **Other numbers** print with a fixed number of **significant digits** (4 by default). In a table,
+  each column gets one number of decimals, chosen so that its largest magnitude shows that many
+  significant digits; no column mixes ``10.22`` and ``141,178.00``. Magnitudes of 10**digits and above
+  print as integers with separators.
+- **Missing** values (``None``, ``NaN``, ``NaT``, ``pd.NA``) print as :data:`MISSING` (an en dash).
+- ``-0`` prints as ``0`` (a sign the computation does not support is noise).
+
+Why significant digits: the notebook tests compare what is printed. A number printed with more digits
+than its computation supports (a sum of a million floats to the cent, a standard error from a numerical
+Hessian to four decimals) changes with the machine's BLAS kernel and thread count; four significant
+digits are what a reader uses and what every kernel reproduces. Quantities known less precisely pass
+``digits`` explicitly (e.g. standard errors with 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Text shown for a missing value.
+MISSING = "–"
+#: Default significant digits.
+DIGITS = 4
+
+
+def _is_missing(x: Any) -> bool:
+    if x is None or x is pd.NA or x is pd.NaT:
+        return True
+    try:
+        return bool(pd.isna(x)) if np.ndim(x) == 0 else False
+    except (TypeError, ValueError):
+        return False
+
+
+def decimals_for(magnitude: float, digits: int = DIGITS) -> int:
+    """Decimals that show ``digits`` significant digits of a number of size ``magnitude`` (>= 0):
+    ``decimals_for(0.01234) == 5``, ``decimals_for(12.3) == 2``, ``decimals_for(12345) == 0``."""
+    if not math.isfinite(magnitude) or magnitude == 0:
+        return digits - 1
+    return max(0, digits - 1 - math.floor(math.log10(abs(magnitude))))
+
+
+def number(x: Any, digits: int = DIGITS, decimals: int | None = None) -> str:
+    """One value by the rule (module docstring): ints as ``1,234``; floats with ``digits`` significant
+    digits (or exactly ``decimals`` decimals when given); missing as :data:`MISSING`; ``-0`` as ``0``;
+    dates as ISO; anything else as ``str``. Very small non-zero floats (below 10**-(digits+2)) print in
+    scientific notation with ``digits`` significant digits (p-values)."""
+    if _is_missing(x):
+        return MISSING
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return "∞" if x > 0 else "−∞"
+        if decimals is None:
+            if x != 0 and abs(x) < 10 ** -(digits + 2):
+                return f"{x:.{digits - 1}e}"
+            decimals = decimals_for(abs(x), digits)
+        s = f"{x:,.{decimals}f}"
+        return s[1:] if s.startswith("-") and float(s.replace(",", "")) == 0 else s
+    if isinstance(x, pd.Timestamp | dt.datetime):
+        ts = pd.Timestamp(x)
+        return ts.date().isoformat() if ts == ts.normalize() else ts.isoformat(sep=" ")
+    if isinstance(x, dt.date):
+        return x.isoformat()
+    return str(x)
+
+
+def percent(x: Any, decimals: int = 1) -> str:
+    """A share in [0, 1] as a percentage with ``decimals`` decimals (``0.8379 -> "83.8 %"``)."""
+    if _is_missing(x):
+        return MISSING
+    return f"{number(100 * float(x), decimals=decimals)} %"
+
+
+def _integer_column(s: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(s):
+        return False
+    if pd.api.types.is_integer_dtype(s):
+        return True
+    return False
+
+
+def column(s: pd.Series, digits: int = DIGITS) -> pd.Series:
+    """A column by the rule: integer dtypes as counts; float columns with one number of decimals
+    (from the column's largest finite magnitude); other values through :func:`number`. Returns a
+    Series of ``str`` with the same index and name."""
+    if _integer_column(s):
+        return s.map(lambda v: number(int(v)) if not _is_missing(v) else MISSING)
+    if pd.api.types.is_float_dtype(s):
+        finite = s[np.isfinite(s.to_numpy(dtype="float64", na_value=np.nan))].abs()
+        top = float(finite.max()) if len(finite) else 0.0
+        if top >= 10**digits:
+            return s.map(lambda v: number(float(v), decimals=0))
+        dec = decimals_for(top, digits)
+        return s.map(lambda v: number(float(v), decimals=dec))
+    return s.map(lambda v: number(v, digits))
+
+
+def table(df: pd.DataFrame | pd.Series, digits: int | Mapping[str, int] = DIGITS,
+          percent_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A table for display by the rule: every cell a string, columns formatted one by one
+    (:func:`column`), index and column labels kept. ``digits`` is one number or ``{column: digits}``
+    (columns not named get :data:`DIGITS`); ``percent_columns`` print as percentages with one decimal.
+    A Series is shown as a one-column table. The numbers themselves are not changed: format for display
+    only, compute on the original."""
+    frame = df.to_frame() if isinstance(df, pd.Series) else df
+    out = {}
+    for c in frame.columns:
+        d = digits.get(c, DIGITS) if isinstance(digits, Mapping) else digits
+        out[c] = frame[c].map(percent) if c in percent_columns else column(frame[c], d)
+    res = pd.DataFrame(out, index=frame.index)
+    res.columns = frame.columns
+    return res
+
+
+def pandas_float_format(x: float) -> str:
+    """``display.float_format`` for pandas in the notebooks: :func:`number` with :data:`DIGITS`
+    significant digits, the fallback for frames not passed through :func:`table`."""
+    return number(float(x))

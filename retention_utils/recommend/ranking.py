@@ -1,0 +1,318 @@
+"""Ranking with deterministic ties: the one rule every recommender and metric of
+:mod:`retention_utils.recommend` uses to turn scores into ordered lists.
+
+Rule: within a user, items are ordered by score descending, and items with equal scores by
+``str(item_id)`` ascending, never by input or memory order, so two runs (or two machines) give the
+same lists. :func:`top_k_from_scores` applies it to a dense or sparse score matrix,
+:func:`top_k_stored` to stored (user, item, score) triples; the helpers below are the building blocks
+(:func:`dense_rank`, :func:`argsort_keys`, :func:`group_rank`, :func:`string_rank`), public so that
+other code (the playbook's recommendations) ranks the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+#: Column names of recommendation and truth tables (override per call with ``col_user`` etc.).
+DEFAULT_USER_COL = "customer_id"
+DEFAULT_ITEM_COL = "product_id"
+DEFAULT_SCORE_COL = "score"
+
+
+def dense_rank(values: np.ndarray, descending: bool = False) -> tuple[np.ndarray, int]:
+    """Dense integer rank of float values (equal values share a rank) and the number of levels."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    v = -values if descending else values
+    order = np.argsort(v)
+    sv = v[order]
+    new = np.empty(n, dtype=np.int64)
+    new[0] = 0
+    np.not_equal(sv[1:], sv[:-1], out=new[1:])  # -0.0 == 0.0, as in comparisons
+    levels = np.cumsum(new)
+    out = np.empty(n, dtype=np.int64)
+    out[order] = levels
+    return out, int(levels[-1]) + 1
+
+
+def argsort_keys(keys: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Row order sorting by several non-negative integer code arrays, first key most significant.
+
+    ``keys`` is ``[(codes, n_levels), ...]``. The codes are packed into one int64 composite key and
+    sorted with a single ``np.argsort`` (much faster than ``np.lexsort``); rows with equal keys are
+    identical in every key, so their relative order cannot matter. Falls back to ``np.lexsort`` if
+    the packed key could overflow.
+    """
+    span = 1
+    for _, n in keys:
+        span *= max(int(n), 1)
+    if span >= 2**62:
+        return np.lexsort(tuple(c for c, _ in reversed(keys)))
+    composite = np.zeros(len(keys[0][0]), dtype=np.int64)
+    for codes, n in keys:
+        composite *= max(int(n), 1)
+        composite += codes
+    return np.argsort(composite)
+
+
+def group_rank(sorted_codes: np.ndarray) -> np.ndarray:
+    """0-based position of each row inside its run of equal codes (codes must be grouped)."""
+    n = len(sorted_codes)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(sorted_codes[1:], sorted_codes[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    lengths = np.diff(np.append(starts, n))
+    return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
+
+
+def string_rank(values: Any) -> np.ndarray:
+    """Rank of each value by its string form (ties between equal strings keep input order)."""
+    as_str = np.asarray(pd.Index(values).astype(str), dtype=object)
+    order = np.argsort(as_str, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank
+
+
+def top_k_from_scores(
+    user_ids: Any,
+    item_ids: Any,
+    scores: Any,
+    k: int,
+    *,
+    exclude: Any = None,
+    chunk_size: int | None = None,
+    col_user: str = DEFAULT_USER_COL,
+    col_item: str = DEFAULT_ITEM_COL,
+    col_score: str = DEFAULT_SCORE_COL,
+) -> pd.DataFrame:
+    """Top-k recommendations from a (users x items) score matrix, processed in row chunks.
+
+    Parameters
+    ----------
+    user_ids : 1-D array-like, length n_users
+        Row labels (unique).
+    item_ids : 1-D array-like, length n_items
+        Column labels (unique).
+    scores : 2-D array (numpy / memmap, shape (n_users, n_items)), scipy sparse matrix/array,
+        or callable ``scores(start, stop)`` returning the dense or sparse block of rows
+        ``start:stop`` (shape ``(stop - start, n_items)``). Larger is better. For sparse
+        input, unstored entries are scores of 0 like any other value; ``-inf`` marks items
+        that must never be recommended. NaN raises ``ValueError``.
+    k : int
+        Positive number of items per user (capped at n_items).
+    exclude : None, bool array of shape (n_users, n_items), scipy sparse bool matrix, or
+        DataFrame with ``col_user``, ``col_item`` pairs (unknown ids ignored)
+        Entries that must not be recommended (e.g. already-bought items).
+    chunk_size : int or None
+        Rows per block. ``None`` picks about 4M cells per block (32 MB of float64), so the
+        full dense users x items matrix is never materialised.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``col_user``, ``col_item``, ``col_score`` (float64) and ``rank`` (int64,
+        1-based); at most ``k`` rows per user, sorted by user (input order) then rank. Ties are
+        broken like the metrics: score descending, then ``str(item_id)`` ascending. Users whose
+        every item is excluded get no rows.
+
+    Raises
+    ------
+    ValueError
+        Shape mismatches, duplicate ids, NaN scores, bad ``k`` / ``chunk_size``.
+    """
+    k = _check_k(k)
+    users = np.asarray(user_ids)
+    items = np.asarray(item_ids)
+    if users.ndim != 1 or items.ndim != 1:
+        raise ValueError("user_ids and item_ids must be 1-D")
+    n_users, n_items = len(users), len(items)
+    if not pd.Index(users).is_unique:
+        raise ValueError("user_ids must be unique")
+    if not pd.Index(items).is_unique:
+        raise ValueError("item_ids must be unique")
+    if chunk_size is None:
+        chunk_size = max(1, (1 << 22) // max(n_items, 1))
+    chunk_size = _check_k(chunk_size, "chunk_size")
+    empty = pd.DataFrame(
+        {
+            col_user: users[:0],
+            col_item: items[:0],
+            col_score: np.zeros(0),
+            "rank": np.zeros(0, dtype=np.int64),
+        }
+    )
+    if n_users == 0 or n_items == 0:
+        return empty
+
+    # score source
+    get_block: Callable[[int, int], Any]
+    if callable(scores):
+        get_block = scores
+    elif sparse.issparse(scores):
+        s_csr = sparse.csr_matrix(scores)
+        if s_csr.shape != (n_users, n_items):
+            raise ValueError(f"scores has shape {s_csr.shape}, expected {(n_users, n_items)}")
+
+        def get_block(a: int, b: int) -> Any:
+            return s_csr[a:b]
+    else:
+        s_arr = scores if isinstance(scores, np.ndarray) else np.asarray(scores)
+        if s_arr.shape != (n_users, n_items):
+            raise ValueError(f"scores has shape {s_arr.shape}, expected {(n_users, n_items)}")
+
+        def get_block(a: int, b: int) -> Any:
+            return s_arr[a:b]
+
+    # exclusion source
+    ex_get: Callable[[int, int], np.ndarray] | None = None
+    if exclude is not None:
+        if isinstance(exclude, pd.DataFrame):
+            _check_frame(exclude, "exclude", [col_user, col_item], [col_user, col_item])
+            r = pd.Index(users).get_indexer(exclude[col_user])
+            c = pd.Index(items).get_indexer(exclude[col_item])
+            ok = (r >= 0) & (c >= 0)
+            ex_csr = sparse.csr_matrix(
+                (np.ones(int(ok.sum()), dtype=bool), (r[ok], c[ok])), shape=(n_users, n_items)
+            )
+        elif sparse.issparse(exclude):
+            ex_csr = sparse.csr_matrix(exclude, dtype=bool)
+        else:
+            ex_arr = np.asarray(exclude, dtype=bool)
+            if ex_arr.shape != (n_users, n_items):
+                raise ValueError(f"exclude has shape {ex_arr.shape}, expected {(n_users, n_items)}")
+            ex_csr = None
+
+            def ex_get(a: int, b: int) -> np.ndarray:
+                return ex_arr[a:b]
+
+        if ex_get is None:
+            if ex_csr.shape != (n_users, n_items):
+                raise ValueError(f"exclude has shape {ex_csr.shape}, expected {(n_users, n_items)}")
+
+            def ex_get(a: int, b: int) -> np.ndarray:
+                return ex_csr[a:b].toarray()
+
+    item_rank = string_rank(items)  # tie-break order: str(item_id) ascending
+    kk = min(k, n_items)
+    out_r, out_c, out_v = [], [], []
+    for start in range(0, n_users, chunk_size):
+        stop = min(n_users, start + chunk_size)
+        m = stop - start
+        raw = get_block(start, stop)
+        raw = raw.toarray() if sparse.issparse(raw) else raw
+        block = np.asarray(raw, dtype=np.float64)  # may be a view: never written to
+        if block.shape != (m, n_items):
+            raise ValueError(f"score block for rows {start}:{stop} has shape {block.shape}")
+        if np.isnan(block).any():
+            raise ValueError(f"scores contain NaN in rows {start}:{stop}")
+        if ex_get is not None:
+            block = np.where(ex_get(start, stop), -np.inf, block)
+        # kk largest per row (arbitrary among ties at the cut), and the cut value itself
+        part = np.argpartition(block, n_items - kk, axis=1)[:, n_items - kk :]
+        kth = np.take_along_axis(block, part, axis=1).min(axis=1)
+        excess = (block >= kth[:, None]).sum(axis=1) > kk  # ties straddle the cut
+        ok_rows = np.flatnonzero(~excess)
+        r = np.repeat(ok_rows, kk)
+        c = part[ok_rows].ravel()
+        if excess.any():
+            # keep everything above the cut, then the tied items with the smallest str(item) rank
+            rows = np.flatnonzero(excess)
+            sub, kv = block[rows], kth[rows][:, None]
+            gt, eq = sub > kv, sub == kv
+            need = kk - gt.sum(axis=1)  # >= 1 here
+            rk = np.where(eq, item_rank[None, :], n_items)
+            thr = np.take_along_axis(np.sort(rk, axis=1), (need - 1)[:, None], axis=1)
+            rr, cc = np.nonzero(gt | (eq & (rk <= thr)))
+            r = np.concatenate([r, rows[rr]])
+            c = np.concatenate([c, cc])
+        v = block[r, c]
+        finite = v > -np.inf  # excluded / impossible items
+        r, c, v = r[finite], c[finite], v[finite]
+        o = np.lexsort((item_rank[c], -v, r))
+        out_r.append(r[o] + start)
+        out_c.append(c[o])
+        out_v.append(v[o])
+    r = np.concatenate(out_r)
+    c = np.concatenate(out_c)
+    v = np.concatenate(out_v)
+    if len(r) == 0:
+        return empty
+    return pd.DataFrame(
+        {
+            col_user: users[r],
+            col_item: items[c],
+            col_score: v,
+            "rank": group_rank(r) + 1,
+        }
+    )
+
+
+def top_k_stored(
+    user_ids: Any,
+    item_ids: Any,
+    scores: sparse.spmatrix,
+    k: int,
+) -> pd.DataFrame:
+    """Top-k per row of a sparse score matrix where only *stored* entries are candidates.
+
+    Parameters
+    ----------
+    user_ids : array-like, length n_rows (unique)
+    item_ids : array-like, length n_cols (unique)
+    scores : scipy sparse matrix, shape (n_rows, n_cols); NaN raises ``ValueError``; ``-inf`` entries
+        are never recommended.
+    k : int, positive
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``product_id``, ``score`` (float64), ``rank`` (int64, 1-based): at most ``k``
+        rows per user (fewer if it has fewer candidates), users in input order, ties broken by
+        ``str(product_id)`` ascending as in :func:`~retention_utils.recommend.metrics.top_k_from_scores`.
+    """
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    users, items = np.asarray(user_ids), np.asarray(item_ids)
+    coo = sparse.coo_matrix(scores)
+    if coo.shape != (len(users), len(items)):
+        raise ValueError(f"scores has shape {coo.shape}, expected {(len(users), len(items))}")
+    r, c, v = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64)
+    if np.isnan(v).any():
+        raise ValueError("scores contain NaN")
+    ok = v > -np.inf
+    r, c, v = r[ok], c[ok], v[ok]
+    order = np.lexsort((string_rank(items)[c], -v, r))
+    r, c, v = r[order], c[order], v[order]
+    rank = group_rank(r)
+    top = rank < k
+    return pd.DataFrame({DEFAULT_USER_COL: users[r[top]], DEFAULT_ITEM_COL: items[c[top]], DEFAULT_SCORE_COL: v[top], "rank": rank[top] + 1})
+
+
+
+
+def _check_k(k: Any, name: str = "k") -> int:
+    if isinstance(k, bool | np.bool_) or not isinstance(k, int | np.integer) or k <= 0:
+        raise ValueError(f"{name} must be a positive int, got {k!r}")
+    return int(k)
+
+
+def _check_frame(df: Any, name: str, cols: list[str], non_null: list[str]) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}; it has {list(df.columns)}")
+    for c in non_null:
+        n_null = int(df[c].isna().sum())
+        if n_null:
+            raise ValueError(f"{name}[{c!r}] has {n_null} null value(s)")

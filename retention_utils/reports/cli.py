@@ -1,0 +1,66 @@
+"""Command line of the report runner: ``python -m retention_utils.reports run|datasets|refresh``.
+
+Exit codes: 0 all notebooks ok; 1 a notebook failed (named, with the first line of its error);
+2 the command itself is wrong (unknown dataset or notebook, a parameter that is undeclared, of the
+wrong type, malformed or an unusable path), reported in one line before any notebook runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from .params import ParameterError, parse_cli_parameters
+from .runner import NOTEBOOK_DIR, refresh_notebook, run_reports
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``run``, ``datasets``, ``refresh`` (see ``--help``)."""
+    parser = argparse.ArgumentParser(prog="python -m retention_utils.reports",
+                                     description="Run the notebooks for a dataset and write HTML reports.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="run notebooks for a dataset and write HTML reports")
+    run.add_argument("--dataset", default="complete_journey", help="config name in configs/ or a YAML path")
+    run.add_argument("--notebooks", nargs="+", help="notebook names or prefixes (default: all of the config)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="override a parameter; the text is read as the type the notebook declares "
+                          "(None means None)")
+    run.add_argument("--output-dir", default=None, help="default: reports/")
+    sub.add_parser("datasets", help="list dataset configs")
+    ref = sub.add_parser("refresh", help="re-execute notebooks in place (the stored outputs nbval compares)")
+    ref.add_argument("paths", nargs="*")
+    args = parser.parse_args(argv)
+
+    if args.cmd == "datasets":
+        from ..data.datasets import config_dir
+
+        for p in sorted(config_dir().glob("*.yaml")):
+            cfg = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            print(f"{p.stem:24s} {cfg.get('title', '')}")
+        return 0
+    if args.cmd == "refresh":
+        paths = [Path(p) for p in args.paths] or sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+        for p in paths:
+            t0 = time.perf_counter()
+            stderr = refresh_notebook(p)
+            print(f"refreshed {p} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            for line in stderr:
+                print(f"  stderr not stored: {line}", file=sys.stderr)
+        return 0
+    try:
+        result = run_reports(args.dataset, args.notebooks, parse_cli_parameters(args.parameter), args.output_dir)
+    except (ParameterError, ValueError, FileNotFoundError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"error: {first}", file=sys.stderr)
+        return 2
+    if not result.ok:
+        names = ", ".join(f"{r.name} ({r.error})" for r in result.failed)
+        print(f"FAILED: {len(result.failed)} of {len(result.runs)} notebook(s): {names}", file=sys.stderr)
+        return 1
+    print(f"all {len(result.runs)} notebook(s) ok; reports in {result.out_dir}", file=sys.stderr)
+    return 0

@@ -1,0 +1,148 @@
+"""HTML pages: one self-contained page per executed notebook, and the index of a run.
+
+A notebook page (:func:`to_html`) hides the code, embeds figures as data URIs and inlines the
+stylesheet, so it reads offline and from a file. Nothing is fetched from the network: the lab
+template's require.js and MathJax links are removed, which is why the notebooks write no TeX in their
+markdown (Unicode instead: t₀, ≤, ×); :func:`unrenderable_outputs` is the check.
+
+An output the page cannot show (a MIME type the exporter has no renderer for, such as a Plotly figure
+without its renderer, or a widget) would vanish from the page with the run still "ok". Such outputs are
+listed by :func:`unrenderable_outputs`, and the runner marks the page as failed, naming cell and type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import formatting as F
+from .records import RECORD_MIME
+
+#: MIME types the HTML pages show; any other type in an output is reported (our record type is
+#: shown through its ``text/plain`` twin and never needs rendering).
+RENDERABLE = frozenset({
+    "text/html", "text/markdown", "text/plain", "image/png", "image/jpeg", "image/svg+xml",
+    "application/pdf", "text/latex",
+})
+IGNORED = frozenset({RECORD_MIME})
+
+_TEX = re.compile(r"(?<![\\$\w])\$(?!\s)[^$\n]+?(?<!\s)\$(?![\w$])|\$\$.+?\$\$|\\\(|\\\[", re.S)
+
+
+def tex_in_markdown(nb: Any) -> list[str]:
+    """Snippets of TeX (``$...$``, ``$$...$$``, ``\\(``, ``\\[``) in a notebook's markdown cells and
+    markdown outputs; the offline pages cannot typeset them."""
+    found = []
+    for i, c in enumerate(nb.cells):
+        texts = [c.source] if c.cell_type == "markdown" else [
+            o.get("data", {}).get("text/markdown", "") for o in c.get("outputs", [])]
+        for t in texts:
+            t = "".join(t) if isinstance(t, list) else t
+            t = re.sub(r"`[^`]*`", "", t)  # code spans may hold a dollar sign
+            for m in _TEX.finditer(t):
+                found.append(f"cell {i}: {m.group(0)[:40]!r}")
+    return found
+
+
+def unrenderable_outputs(nb: Any) -> list[str]:
+    """``"cell N: mime/type"`` for every output whose MIME types include one the pages cannot show."""
+    problems = []
+    for i, c in enumerate(nb.cells):
+        for o in c.get("outputs", []):
+            for mime in o.get("data", {}):
+                if mime not in RENDERABLE and mime not in IGNORED:
+                    problems.append(f"cell {i}: {mime}")
+    return problems
+
+
+def to_html(executed: Path, target: Path, parameters: Mapping[str, Any] | None = None) -> list[str]:
+    """Export an executed notebook to self-contained HTML with the code hidden (module docstring).
+
+    A short header lists the parameters the notebook ran with. Returns the problems found
+    (:func:`unrenderable_outputs`, :func:`tex_in_markdown`): empty when the page shows everything.
+    The page is written either way, with the problems listed at its top.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed), as_version=4)
+    problems = [f"output the page cannot show ({p})" for p in unrenderable_outputs(nb)]
+    problems += [f"TeX the offline page cannot typeset ({p})" for p in tex_in_markdown(nb)]
+    head = []
+    if parameters:
+        items = "".join(f"<li><code>{html.escape(k)} = {html.escape(F.number(v) if not isinstance(v, str) else repr(v))}</code></li>"
+                        for k, v in parameters.items())
+        head.append(f"<details><summary>Parameters</summary><ul>{items}</ul></details>")
+    if problems:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+        head.append(f'<div style="color:#cf222e"><strong>This page is incomplete:</strong><ul>{items}</ul></div>')
+    if head:
+        nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0,
+                        nbformat.v4.new_markdown_cell("\n".join(head)))
+    exporter = HTMLExporter(
+        template_name="lab",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    # the lab template links require.js and MathJax from a CDN; the pages use neither
+    body = re.sub(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>\s*', "", body)
+    tmp = target.with_suffix(".html.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(target)
+    return problems
+
+
+def format_record(value: Any) -> str:
+    """A recorded value for the index, by the one formatting rule (:mod:`retention_utils.formatting`):
+    ``None`` as a dash, a two-number list as an interval, lists and dicts item by item."""
+    if isinstance(value, list):
+        if len(value) == 2 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            return f"{F.number(value[0])} – {F.number(value[1])}"
+        return ", ".join(format_record(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {format_record(v)}" for k, v in value.items())
+    if isinstance(value, float) and abs(value) >= 10**F.DIGITS:
+        return F.number(value, decimals=0)
+    return F.number(value)
+
+
+def index_page(title: str, config_name: str, runs: Sequence[Any]) -> str:
+    """The index of a run: one row per notebook (link, status, duration, headline numbers)."""
+    rows = []
+    for r in runs:
+        link = f'<a href="{html.escape(r.html)}">{html.escape(r.title)}</a>' if r.html else html.escape(r.title)
+        recs = "".join(f"<li><code>{html.escape(k)}</code> = {html.escape(format_record(v))}</li>" for k, v in r.records.items())
+        err = f'<div class="err">{html.escape(r.error)}</div>' if r.error else ""
+        rows.append(
+            f'<tr class="{r.status}"><td>{html.escape(r.name)}</td><td>{link}{err}</td>'
+            f'<td class="status">{r.status}{"<br><small>earlier run</small>" if r.earlier else ""}</td>'
+            f'<td class="num">{r.seconds:.1f} s</td><td><ul>{recs}</ul></td></tr>'
+        )
+    n_failed = sum(r.status != "ok" for r in runs)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Reports: {html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: .5rem; text-align: left; vertical-align: top; }}
+td.num {{ text-align: right; white-space: nowrap; }}
+tr.ok td.status {{ color: #1a7f37; font-weight: 600; }}
+tr.failed td.status {{ color: #cf222e; font-weight: 600; }}
+.err {{ color: #cf222e; font-family: monospace; font-size: .9em; white-space: pre-wrap; }}
+ul {{ margin: 0; padding-left: 1.1rem; }}
+</style></head><body>
+<h1>Reports: {html.escape(title)}</h1>
+<p>Dataset config <code>{html.escape(config_name)}</code>; {len(runs)} notebook(s), {n_failed} failed.
+Generated {dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.</p>
+<table><thead><tr><th>notebook</th><th>report</th><th>status</th><th>duration</th><th>headline numbers</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table></body></html>
+"""
