@@ -10,7 +10,7 @@ NOTEBOOKS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup reports test test-fast lab notebooks lint benchmark lock clean
+.PHONY: help setup reports test test-fast test-portable lab notebooks lint benchmark lock clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
@@ -35,8 +35,11 @@ test: $(STAMP) ## unit tests + runner tests + nbval over notebooks/ (stored outp
 test-fast: $(STAMP) ## unit and runner tests only (no notebooks)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
-lab: $(STAMP) ## JupyterLab on notebooks/ with retention_utils importable
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+test-portable: $(STAMP) ## the notebook tests under two OpenBLAS kernels x two thread counts (stored outputs must pass all)
+	$(BIN)/python tests/portable.py $(PYTEST_ARGS)
+
+lab: $(STAMP) ## JupyterLab on notebooks/ with retention_utils importable (also as root, e.g. in a container)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 notebooks: $(STAMP) ## re-execute notebooks in place (NOTEBOOKS=paths) to update the outputs nbval compares
 	$(BIN)/python -m retention_utils.reports refresh $(NOTEBOOKS)

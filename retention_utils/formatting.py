@@ -4,12 +4,18 @@ The rule
 --------
 - **Counts** (integers, and integer-valued columns of counts) print as integers with thousands
   separators: ``2,467``, never ``2,467.00``.
-- **Other numbers** print with a fixed number of **significant digits** (4 by default). In a table,
-  each column gets one number of decimals, chosen so that its largest magnitude shows that many
-  significant digits; no column mixes ``10.22`` and ``141,178.00``. Magnitudes of 10**digits and above
-  print as integers with separators.
+- **Other numbers** print with a fixed number of **significant digits** per column (4 by default):
+  ``0.8515``, ``12.35``, ``1,166``; no column mixes significant digits (the old ``10.2200`` next to
+  ``179.72``) and no count shows decimals (``141,178.00``). Magnitudes of 10**digits and above print as
+  integers with separators. Quantities known to an absolute precision (ranking metrics to 0.001) use
+  fixed ``decimals`` instead; a column can also share one number of decimals (``per_value=False``).
 - **Missing** values (``None``, ``NaN``, ``NaT``, ``pd.NA``) print as :data:`MISSING` (an en dash).
 - ``-0`` prints as ``0`` (a sign the computation does not support is noise).
+- **Model estimates** that are shown rounded (a CLV total, a weakly identified parameter, any
+  estimate printed as an integer) carry ``≈``: ``≈ 2,018,244``. The notebook tests then allow 0.1 %
+  (:mod:`retention_utils.reports.nbcheck`), since their last digits move with the machine.
+- Tables whose rows are different quantities (a parameter table: r = 0.2426, alpha = 4.414,
+  log-likelihood = -9,582) show each with its significant digits, which the rule gives anyway.
 
 Why significant digits: the notebook tests compare what is printed. A number printed with more digits
 than its computation supports (a sum of a million floats to the cent, a standard error from a numerical
@@ -51,11 +57,15 @@ def decimals_for(magnitude: float, digits: int = DIGITS) -> int:
     return max(0, digits - 1 - math.floor(math.log10(abs(magnitude))))
 
 
-def number(x: Any, digits: int = DIGITS, decimals: int | None = None) -> str:
+def number(x: Any, digits: int = DIGITS, decimals: int | None = None, approx: bool = False) -> str:
     """One value by the rule (module docstring): ints as ``1,234``; floats with ``digits`` significant
     digits (or exactly ``decimals`` decimals when given); missing as :data:`MISSING`; ``-0`` as ``0``;
     dates as ISO; anything else as ``str``. Very small non-zero floats (below 10**-(digits+2)) print in
-    scientific notation with ``digits`` significant digits (p-values)."""
+    scientific notation with ``digits`` significant digits (p-values). ``approx`` prefixes ``≈ `` (a
+    model estimate shown rounded)."""
+    if approx:
+        text = number(x, digits, decimals)
+        return text if text == MISSING else f"≈ {text}"
     if _is_missing(x):
         return MISSING
     if isinstance(x, np.generic):
@@ -96,10 +106,20 @@ def _integer_column(s: pd.Series) -> bool:
     return False
 
 
-def column(s: pd.Series, digits: int = DIGITS) -> pd.Series:
-    """A column by the rule: integer dtypes as counts; float columns with one number of decimals
-    (from the column's largest finite magnitude); other values through :func:`number`. Returns a
-    Series of ``str`` with the same index and name."""
+def column(s: pd.Series, digits: int = DIGITS, per_value: bool = True, approx: bool = False,
+           decimals: int | None = None) -> pd.Series:
+    """A column by the rule: integer dtypes as counts; floats with ``digits`` significant digits each
+    (``per_value``, the default), or with one number of decimals from the column's largest finite
+    magnitude (``per_value=False``), or exactly ``decimals`` decimals (metrics known to an absolute
+    precision, e.g. ranking metrics to 0.001); other values through :func:`number`; ``approx`` marks
+    every number with ``≈``. Returns a Series of ``str`` with the same index and name."""
+    if approx:
+        plain = column(s, digits, per_value, decimals=decimals)
+        return plain.map(lambda t: t if t == MISSING or not any(ch.isdigit() for ch in t) else f"≈ {t}")
+    if decimals is not None and pd.api.types.is_float_dtype(s):
+        return s.map(lambda v: number(float(v), decimals=decimals))
+    if per_value and pd.api.types.is_float_dtype(s):
+        return s.map(lambda v: number(float(v), digits))
     if _integer_column(s):
         return s.map(lambda v: number(int(v)) if not _is_missing(v) else MISSING)
     if pd.api.types.is_float_dtype(s):
@@ -113,17 +133,22 @@ def column(s: pd.Series, digits: int = DIGITS) -> pd.Series:
 
 
 def table(df: pd.DataFrame | pd.Series, digits: int | Mapping[str, int] = DIGITS,
-          percent_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+          percent_columns: tuple[str, ...] = (), per_value: bool = True,
+          approx: tuple[str, ...] | bool = (), decimals: int | None = None) -> pd.DataFrame:
     """A table for display by the rule: every cell a string, columns formatted one by one
     (:func:`column`), index and column labels kept. ``digits`` is one number or ``{column: digits}``
-    (columns not named get :data:`DIGITS`); ``percent_columns`` print as percentages with one decimal.
+    (columns not named get :data:`DIGITS`); ``percent_columns`` print as percentages with one decimal;
+    ``per_value=False`` gives each float column one number of decimals;
+    ``approx`` (column names, or ``True`` for all) marks model estimates with ``≈``; ``decimals``
+    fixes the decimals of every float column (quantities known to an absolute precision).
     A Series is shown as a one-column table. The numbers themselves are not changed: format for display
     only, compute on the original."""
     frame = df.to_frame() if isinstance(df, pd.Series) else df
     out = {}
     for c in frame.columns:
         d = digits.get(c, DIGITS) if isinstance(digits, Mapping) else digits
-        out[c] = frame[c].map(percent) if c in percent_columns else column(frame[c], d)
+        ap = approx is True or (not isinstance(approx, bool) and c in approx)
+        out[c] = frame[c].map(percent) if c in percent_columns else column(frame[c], d, per_value, ap, decimals)
     res = pd.DataFrame(out, index=frame.index)
     res.columns = frame.columns
     return res

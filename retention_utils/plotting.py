@@ -266,3 +266,100 @@ def plot_tracking(tracking: pd.DataFrame, axes: Any = None, model_label: str = "
         ax.set_ylim(bottom=0)
         ax.legend(loc="upper left" if a == "actual_cumulative" else "best")
     return axes
+
+
+def gap_histograms(gaps: pd.Series, longest: pd.Series, tau: float) -> Any:
+    """Two histograms on a log count scale: all gaps between purchase days and each repeat customer's
+    longest gap (days), with the churn threshold ``tau`` marked (notebook 05). Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharex=True)
+    bins = np.arange(0, max(float(gaps.max()) if len(gaps) else 0.0, tau) + 8, 7)
+    for ax, values, title in [(axes[0], gaps, "all gaps between purchase days"),
+                              (axes[1], longest, "each repeat customer's longest gap")]:
+        ax.hist(values, bins=bins, color="#4c72b0")
+        ax.axvline(tau, color="#c44e52", ls="--", label=f"tau = {F.number(tau)} days")
+        ax.set_yscale("log")
+        ax.set_xlabel("days")
+        ax.set_title(title)
+        ax.legend()
+    axes[0].set_ylabel("count (log scale)")
+    return axes
+
+
+def survival_calibration(calibrations: Mapping[str, pd.DataFrame], horizon: float) -> Any:
+    """Predicted against observed (Kaplan-Meier, 95 % band) survival at ``horizon`` by risk group, one
+    panel per model; tables from :func:`retention_utils.models.survival.calibration_at_horizon`."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(calibrations), figsize=(6 * len(calibrations), 4.8), sharey=True, squeeze=False)
+    for ax, (name, cal) in zip(axes[0], calibrations.items(), strict=True):
+        yerr = np.vstack([cal["observed"] - cal["observed_lower"], cal["observed_upper"] - cal["observed"]])
+        ax.errorbar(cal["predicted"], cal["observed"], yerr=yerr, fmt="o", capsize=3, label="risk group (KM, 95 % band)")
+        lo = float(min(cal["predicted"].min(), cal["observed_lower"].min())) - 0.02
+        ax.plot([lo, 1], [lo, 1], ls="--", color="grey", label="perfect calibration")
+        ax.set_xlabel(f"predicted share not churned at {F.number(horizon)} days")
+        ax.set_title(name)
+        ax.legend(loc="upper left", fontsize=8)
+    axes[0, 0].set_ylabel("observed share not churned (Kaplan-Meier)")
+    return axes[0]
+
+
+def clv_distributions(values: pd.DataFrame, horizon_months: int) -> Any:
+    """P(alive) and CLV histograms on a log count scale (notebook 06); CLV above its 99th percentile is
+    drawn at that percentile (said on the axis). ``values`` has ``p_alive`` and ``clv``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    axes[0].hist(values["p_alive"], bins=np.linspace(0, 1, 41), color="#4c72b0")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("P(alive)")
+    axes[0].set_ylabel("customers (log scale)")
+    axes[0].set_title("P(alive) at the end of the data")
+    top = float(values["clv"].quantile(0.99))
+    axes[1].hist(values["clv"].clip(upper=top), bins=40, color="#dd8452")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel(f"{horizon_months}-month CLV (values above the 99th percentile, {F.number(top)}, shown at it)")
+    axes[1].set_ylabel("customers (log scale)")
+    axes[1].set_title("Customer lifetime value")
+    return axes
+
+
+def paired_share_bars(table: pd.DataFrame, left: str, right: str, left_label: str, right_label: str,
+                      left_title: str, right_title: str) -> Any:
+    """Two horizontal bar charts sharing the row labels of ``table`` (first row on top): ``table[left]``
+    and ``table[right]``, shares in [0, 1] drawn as percentages (segment size and revenue share, low
+    P(alive) and CLV share by segment)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+    order = table.index.astype(str)[::-1]
+    for ax, col, label, title, color in [(axes[0], left, left_label, left_title, "#4c72b0"),
+                                         (axes[1], right, right_label, right_title, "#dd8452")]:
+        ax.barh(order, table[col].to_numpy(dtype="float64")[::-1] * 100, color=color)
+        ax.set_xlabel(label)
+        ax.set_title(title)
+    return axes
+
+
+def metric_with_intervals(panels: Mapping[str, pd.DataFrame], metric: str = "ndcg", k: int = 10,
+                          baseline: str | None = None) -> Any:
+    """One panel per protocol: ``metric`` at ``k`` per model with its bootstrap interval
+    (``<metric>_low``/``<metric>_high``), the ``baseline`` model highlighted and marked by a dashed
+    line (notebook 07; tables from :func:`retention_utils.recommend.protocol.results_table`)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.2), sharey=True, squeeze=False)
+    for ax, (title, tab) in zip(axes[0], panels.items(), strict=True):
+        t = tab[tab["k"] == k].iloc[::-1]
+        y = np.arange(len(t))
+        colors = ["#dd8452" if m == baseline else "#4c72b0" for m in t["model"]]
+        ax.barh(y, t[metric], color=colors, alpha=0.85)
+        ax.errorbar(t[metric], y, xerr=[t[metric] - t[f"{metric}_low"], t[f"{metric}_high"] - t[metric]],
+                    fmt="none", ecolor="black", capsize=3)
+        if baseline is not None and (t["model"] == baseline).any():
+            ax.axvline(float(t.loc[t["model"] == baseline, metric].iloc[0]), ls="--", color="#dd8452", lw=1)
+        ax.set_yticks(y, t["model"])
+        ax.set_xlabel(f"{metric.upper()}@{k} (95 % bootstrap interval)")
+        ax.set_title(title)
+    return axes[0]

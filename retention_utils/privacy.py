@@ -141,3 +141,32 @@ def suppress_small_cells(table: pd.DataFrame, count_column: str, min_cell: int =
             out[c] = out[c].astype(object)
             out.loc[small, c] = f"<{min_cell}"
     return out
+
+
+def display_ids(ids: pd.Index | pd.Series, config: Mapping[str, Any] | None) -> pd.Index:
+    """Customer ids as a report may show them: pseudonyms when the dataset's key is available
+    (:func:`pseudonym_key`), otherwise neutral labels ``"customer 1"``, ``"customer 2"`` ... in the
+    given order (a report is not an export: it does not stop for a missing key, it hides the ids).
+    With pseudonyms turned off in the config, the ids themselves. Returns an Index named
+    ``customer``."""
+    values = pd.Index(ids)
+    try:
+        key = pseudonym_key(config)
+    except PrivacyError:
+        return pd.Index([f"customer {i + 1}" for i in range(len(values))], name="customer")
+    return pd.Index(pseudonymise(values, key).tolist(), name="customer")
+
+
+def pseudonymise_table(table: pd.DataFrame, key: PseudonymKey | bytes | str | None,
+                       column: str = "customer_id") -> pd.DataFrame:
+    """A copy of ``table`` whose ``column`` (or index, when ``column`` is the index name) holds
+    :func:`pseudonymise` values: what every export writes. Raises ``KeyError`` when there is no such
+    column or index level, :class:`PrivacyError` on a collision."""
+    out = table.copy()
+    if column in out.columns:
+        out[column] = pseudonymise(out[column], key).to_numpy()
+    elif out.index.name == column:
+        out.index = pd.Index(pseudonymise(out.index, key).tolist(), name=column)
+    else:
+        raise KeyError(f"pseudonymise_table: no column or index {column!r}; columns: {list(out.columns)}")
+    return out

@@ -417,3 +417,21 @@ def test_pareto_nbd_fits_on_a_likelihood_ridge(seed):
     assert np.isfinite(list(p.values())).all() and p["s"] > 10  # far along the ridge
     assert 0.5 * 0.0002 < p["s"] / p["beta"] < 2 * 0.0002  # the common dropout rate is recovered
     assert m.log_likelihood(x, tx, T).sum() == pytest.approx(m.log_likelihood_, abs=1e-6)
+
+
+def test_parameter_intervals_on_the_log_scale_by_hand():
+    t = clv.parameter_intervals({"X": StubFitted()})
+    assert list(t.index) == [("X", "r"), ("X", "alpha")]
+    z = 1.959963984540054
+    # r = 0.25, se 0.01: relative se 0.04, interval 0.25 * exp(-/+ z * 0.04)
+    assert t.loc[("X", "r"), "lower"] == pytest.approx(0.25 * math.exp(-z * 0.04))
+    assert t.loc[("X", "r"), "upper"] == pytest.approx(0.25 * math.exp(z * 0.04))
+    assert t.loc[("X", "alpha"), "relative_se"] == pytest.approx(0.125)
+    assert not t["weakly_identified"].any()
+
+    class Weak(StubFitted):
+        summary = pd.DataFrame({"se(coef)": [0.01, 3.0]}, index=["r", "alpha"])
+
+    w = clv.parameter_intervals({"W": Weak()})
+    assert w.loc[("W", "alpha"), "weakly_identified"] and not w.loc[("W", "r"), "weakly_identified"]
+    assert w.loc[("W", "alpha"), "lower"] > 0

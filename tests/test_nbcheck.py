@@ -90,3 +90,10 @@ def test_images_are_not_compared_but_json_records_are():
     assert N.compare_outputs(ref, test) == []
     stored = json.dumps({"name": "n", "value": 5, "kind": "count"})  # nbformat may store JSON as text
     assert N.compare_records(stored, {"name": "n", "value": 5, "kind": "count"}) is None
+
+
+def test_approx_marked_numbers_get_a_relative_tolerance():
+    assert N.compare_text("total ≈ 2,018,244", "total ≈ 2,018,250") is None  # 3e-6
+    assert N.compare_text("b ≈ 195", "b ≈ 196") is None  # one unit
+    assert N.compare_text("b ≈ 195", "b ≈ 199") is not None  # 2 %: a real change
+    assert N.compare_text("total 2,018,244", "total 2,018,250") is not None  # unmarked integer: exact

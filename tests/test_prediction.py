@@ -397,3 +397,41 @@ def test_forward_classifier_scores_says_why_when_no_validation_fits():
     out = P.forward_classifier_scores(None, "2020-01-01", "2020-01-20", horizon_days=30)
     assert out.scores is None and out.labels is None
     assert out.note.startswith("no forward-in-time validation fits before the holdout")
+
+
+def test_days_baseline_ranks_as_raw_recency_and_strongest_form_is_named():
+    from sklearn.metrics import roc_auc_score
+
+    tx = synthetic_log()
+    h = CT.CustomerHistory(tx, observation_end="2021-07-19", trend_window_days=20)
+    sp = CT.time_splits(CT.plan_cutoffs("2021-01-01", "2021-07-19", 20, 20, 60), 20, n_folds=2)
+    panel = h.panel(sp.cutoffs, 20)
+    base = {b.name: b for b in P.baselines(panel, sp, bgnbd=False)}
+    t = panel.at(sp.test)
+    days = base["days since last order"]
+    # exactly the ranking of the plain days since the last order (fewer days: more likely to buy)
+    assert roc_auc_score(t[CT.LABEL], days.test) == pytest.approx(roc_auc_score(t[CT.LABEL], -t["days_since_last_order"]))
+    assert {b.details["family"] for b in base.values()} == {"recency", "purchase rate"}
+    res = P.results_table(list(base.values()), panel, sp)
+    strongest = P.strongest_baselines(res, list(base.values()))
+    recency = ["recency rule", "recency curve", "days since last order"]
+    assert strongest["recency"] == res.loc[recency, "roc_auc"].idxmax()
+    assert strongest["purchase rate"] == "Poisson rate"
+
+
+def test_select_model_chooses_on_validation_and_breaks_ties_by_order():
+    tx = synthetic_log()
+    h = CT.CustomerHistory(tx, observation_end="2021-07-19", trend_window_days=20)
+    sp = CT.time_splits(CT.plan_cutoffs("2021-01-01", "2021-07-19", 20, 20, 60), 20, n_folds=2)
+    panel = h.panel(sp.cutoffs, 20)
+    feats = CT.model_feature_columns(panel, [c for c in sp.cutoffs if c != sp.test])
+    est, grid = P.model_candidates(seed=0)["logistic regression"]
+    same = {"first": (est, {"logisticregression__C": [1.0]}), "second": (est, {"logisticregression__C": [1.0]})}
+    sel = P.select_model(panel, sp, feats, candidates=same, calibration="none")
+    assert sel.best == "first"  # identical validation ROC-AUC: the earlier candidate
+    assert set(sel.scored) == {"first", "second"} and sel.calibration == {}
+    only = P.select_model(panel, sp, feats, candidates=same, calibration="auto", finalize_all=False)
+    assert set(only.scored) == {"first"} and set(only.calibration) == {"first"}
+    assert list(only.cv_table().index.get_level_values("model")) == ["first", "second"]
+    with pytest.raises(ValueError, match="no candidate"):
+        P.select_model(panel, sp, feats, candidates={})

@@ -47,3 +47,22 @@ def test_suppress_small_cells():
     assert list(out.index) == ["x", "y"]
     with pytest.raises(KeyError):
         P.suppress_small_cells(t, "n")
+
+
+def test_display_ids_pseudonymise_or_hide():
+    public = {"privacy": {"public_dataset": True, "pseudonym_key": "k"}}
+    assert P.display_ids(pd.Index(["42"]), public)[0] == P.pseudonymise(pd.Series(["42"]), b"k").iloc[0]
+    hidden = P.display_ids(pd.Index(["42", "7"]), {"name": "shop"})
+    assert list(hidden) == ["customer 1", "customer 2"]
+    assert list(P.display_ids(pd.Index(["42"]), {"privacy": {"pseudonymise": False}})) == ["42"]
+
+
+def test_pseudonymise_table_column_or_index():
+    t = pd.DataFrame({"customer_id": ["1", "2"], "v": [1.0, 2.0]})
+    out = P.pseudonymise_table(t, b"k")
+    assert out["customer_id"].tolist() == P.pseudonymise(t["customer_id"], b"k").tolist()
+    assert t["customer_id"].tolist() == ["1", "2"]  # the input is not changed
+    idx = P.pseudonymise_table(t.set_index("customer_id"), b"k")
+    assert list(idx.index) == out["customer_id"].tolist() and idx.index.name == "customer_id"
+    with pytest.raises(KeyError):
+        P.pseudonymise_table(t, b"k", column="household")

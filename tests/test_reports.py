@@ -191,3 +191,125 @@ def test_nbval_setup_catches_a_moved_headline_number(tmp_path):
     path.write_text(text)
     res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert res.returncode == 1 and "record customers (count): value: 2468 became 2467" in res.stdout
+
+
+# --- parameters arrive the same way from every door ------------------------------------------------
+
+STR_PARAMS = """from datetime import date
+from pathlib import Path
+DATASET: str = "x"
+LABEL: str = "a"
+DAY: date = date(2000, 1, 1)
+GROUPS: list = [0, 1]
+OPTIONAL: int | None = None
+ANY = 1
+OUT_PATH: str = ""
+"""
+
+
+def test_cli_text_is_read_as_the_declared_type(tmp_path):
+    nb = _nb(tmp_path / "n.ipynb", STR_PARAMS, "pass")
+    cli = reports.params.parse_cli_parameters
+    got = reports.resolve_parameters(nb, cli([("LABEL", "2011-12-09"), ("DAY", "2018-02-03"), ("OPTIONAL", "None"),
+                                              ("ANY", "None"), ("GROUPS", "[0, 5]")]))
+    assert got == {"LABEL": "2011-12-09", "DAY": dt.date(2018, 2, 3), "OPTIONAL": None, "ANY": None, "GROUPS": [0, 5]}
+    # a YAML config's unquoted date given to a str parameter arrives as its text
+    assert reports.resolve_parameters(nb, {"LABEL": dt.date(2011, 12, 9)}) == {"LABEL": "2011-12-09"}
+    # path-like values arrive as text, for str and unannotated parameters alike
+    from pathlib import Path
+
+    assert reports.resolve_parameters(nb, {"LABEL": Path("a/b"), "ANY": Path("c")}) == {"LABEL": "a/b", "ANY": "c"}
+
+
+def test_none_and_malformed_values_are_refused_in_one_line(tmp_path):
+    nb = _nb(tmp_path / "n.ipynb", STR_PARAMS, "pass")
+    cli = reports.params.parse_cli_parameters
+    with pytest.raises(reports.ParameterError, match="LABEL is declared str; None is not allowed"):
+        reports.resolve_parameters(nb, cli([("LABEL", "None")]))
+    with pytest.raises(reports.ParameterError) as err:
+        reports.resolve_parameters(nb, cli([("GROUPS", "[0, 1, 2")]))
+    assert "GROUPS" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_path_parameters_must_name_a_writable_file(tmp_path):
+    nb = _nb(tmp_path / "n.ipynb", STR_PARAMS, "pass")
+    cli = reports.params.parse_cli_parameters
+    with pytest.raises(reports.ParameterError, match="OUT_PATH is declared str; None is not allowed"):
+        reports.resolve_parameters(nb, cli([("OUT_PATH", "None")]))
+    for bad in ("", " "):
+        with pytest.raises(reports.ParameterError, match="OUT_PATH must name an output file"):
+            reports.resolve_parameters(nb, cli([("OUT_PATH", bad)]))
+    with pytest.raises(reports.ParameterError, match="is a folder"):
+        reports.resolve_parameters(nb, {"OUT_PATH": str(tmp_path)})
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+
+        if not os.access(locked, os.W_OK):  # root may write anywhere: only check where the OS refuses
+            with pytest.raises(reports.ParameterError, match="cannot be written"):
+                reports.resolve_parameters(nb, {"OUT_PATH": str(locked / "x.csv")})
+    finally:
+        locked.chmod(0o700)
+    got = reports.resolve_parameters(nb, {"OUT_PATH": "sub/x.csv"})
+    assert got["OUT_PATH"].endswith("sub/x.csv") and got["OUT_PATH"].startswith("/")  # absolute: the kernel runs elsewhere
+    assert reports.output_path("", tmp_path / "d.csv") == tmp_path / "d.csv"
+    with pytest.raises(reports.ParameterError):
+        reports.output_path(None, tmp_path / "d.csv")
+
+
+def test_cli_malformed_value_exits_2_with_one_line(project, capsys, monkeypatch):
+    root, nb_dir, cfg = project
+    monkeypatch.setattr(reports.runner, "NOTEBOOK_DIR", nb_dir)
+    code = reports.main(["run", "--dataset", str(cfg), "--notebooks", "01", "-p", "ITEMS", "[0, 1, 2", "--output-dir", str(root / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "ITEMS" in err[0] and "Traceback" not in err[0]
+
+
+def test_failed_notebook_is_summarised_by_the_first_line_of_its_message(tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    _nb(nb_dir / "01_multi.ipynb", PARAMS,
+        "raise ValueError('no line is left after cleaning (window 2015-01-01 .. 2015-12-31)\\n  rows in 3\\nreconciles: True')")
+    (tmp_path / "log.csv").write_text("customer_id,order_id,order_ts,product_id,quantity,revenue\n1,a,2020-01-01,p,1,1\n")
+    cfg = tmp_path / "toy.yaml"
+    cfg.write_text("name: toy\nsource: {kind: file, path: log.csv}\nparameters: {ITEMS: [a, b], DAY: 2017-12-31}\n")
+    res = reports.run_reports(str(cfg), output_dir=tmp_path / "out", notebook_dir=nb_dir)
+    err = res.runs[0].error
+    assert err.startswith("ValueError: no line is left after cleaning (window 2015-01-01 .. 2015-12-31)")
+    assert "reconciles" not in err
+    page = (tmp_path / "out" / "toy" / "01_multi.html").read_text()
+    assert "reconciles: True" in page  # the full message stays in the notebook's page
+
+
+def test_output_the_page_cannot_show_fails_the_page(tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    _nb(nb_dir / "01_plotly.ipynb", PARAMS,
+        "from IPython.display import display\n"
+        "display({'application/vnd.plotly.v1+json': {'data': []}, 'text/plain': 'Figure()'}, raw=True)")
+    (tmp_path / "log.csv").write_text("customer_id,order_id,order_ts,product_id,quantity,revenue\n1,a,2020-01-01,p,1,1\n")
+    cfg = tmp_path / "toy.yaml"
+    cfg.write_text("name: toy\nsource: {kind: file, path: log.csv}\nparameters: {ITEMS: [a, b], DAY: 2017-12-31}\n")
+    res = reports.run_reports(str(cfg), output_dir=tmp_path / "out", notebook_dir=nb_dir)
+    assert res.runs[0].status == "failed" and "application/vnd.plotly.v1+json" in res.runs[0].error
+    assert "This page is incomplete" in (tmp_path / "out" / "toy" / "01_plotly.html").read_text()
+
+
+def test_index_is_written_whatever_was_recorded(tmp_path):
+    from pathlib import Path
+
+    run = reports.NotebookRun("01", "t", "ok", 1.0, {"P": Path("/x"), "O": object()},
+                              records={"median_days": None, "ci": [0.861, 0.892], "sizes": {"a": 1}})
+    reports.write_index([run], tmp_path, {"name": "toy", "title": "Toy"})
+    data = json.loads((tmp_path / "records.json").read_text())
+    assert data["notebooks"][0]["parameters"]["P"] == "/x"
+    page = (tmp_path / "index.html").read_text()
+    assert "median_days</code> = –" in page and "0.8610 – 0.8920" in page and "a: 1" in page
+
+
+def test_shown_path_is_repo_relative_or_absolute(tmp_path):
+    inside = reports.REPO_ROOT / "reports" / "x" / "a.csv"
+    assert reports.shown_path(inside) == "reports/x/a.csv"
+    assert reports.shown_path(tmp_path / "a.csv") == str((tmp_path / "a.csv").resolve())

@@ -416,7 +416,8 @@ def load_clean(
 
     Returns ``(dataset, report)``: a :class:`retention_utils.data.datasets.Dataset` whose ``transactions``
     are the *clean* table (the raw table is not kept, to save memory; ``report.row_reason`` is aligned
-    with it) and the :class:`CleaningReport`.
+    with it) and whose ``window`` is the :class:`~retention_utils.data.datasets.ObservationWindow`
+    analysed, and the :class:`CleaningReport`.
     """
     from .datasets import load_config, load_dataset
 
@@ -429,5 +430,10 @@ def load_clean(
             f"dataset {cfg.get('name')!r}: no line is left after cleaning (window {start} .. {end}; the data "
             f"covers {ts.min().date()} .. {ts.max().date()}):\n" + report.summary()
         )
+    from .datasets import ObservationWindow
+
+    ts = clean[S.ORDER_TS]
+    ds.window = ObservationWindow(S.to_day(start, "start") if start is not None else ts.min().normalize(),
+                                  S.to_day(end, "end") if end is not None else ts.max().normalize())
     ds.transactions = clean
     return ds, report

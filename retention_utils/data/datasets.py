@@ -71,6 +71,28 @@ def load_config(dataset: str | os.PathLike) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ObservationWindow:
+    """The inclusive calendar window ``[start, end]`` a clean dataset covers (both tz-naive midnight
+    Timestamps). ``after_end`` is the first day after it (``end + 1 day``, the exclusive bound), ``days``
+    its length in days. Built by :func:`retention_utils.data.cleaning.load_clean` from the window it
+    applied (or, without one, from the first and last clean order days)."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def after_end(self) -> pd.Timestamp:
+        return self.end + S.DAY
+
+    @property
+    def days(self) -> int:
+        return int((self.end - self.start).days) + 1
+
+    def __str__(self) -> str:
+        return f"{self.start.date()} .. {self.end.date()}"
+
+
 @dataclass
 class Dataset:
     """A loaded dataset in canonical layout.
@@ -84,6 +106,9 @@ class Dataset:
         customers the source describes (801 of 2,469 households in The Complete Journey).
     tables : other source tables by name (campaigns, coupons, ...).
     notes : how the canonical columns were derived from the source.
+    window : the :class:`ObservationWindow` of the clean transactions (set by ``load_clean``; ``None``
+        for a dataset loaded but not cleaned).
+    config : the dataset config it was loaded from (``privacy:`` and ``cleaning:`` are read there).
     """
 
     name: str
@@ -92,6 +117,8 @@ class Dataset:
     customers: pd.DataFrame | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    window: ObservationWindow | None = None
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def load_dataset(dataset: str | os.PathLike | dict) -> Dataset:
@@ -116,6 +143,7 @@ def load_dataset(dataset: str | os.PathLike | dict) -> Dataset:
     else:
         raise ValueError(f"dataset {cfg.get('name')!r}: unknown source kind {kind!r} (complete_journey, cdnow, file)")
     ds.name = cfg.get("name", ds.name)
+    ds.config = dict(cfg)
     return ds
 
 

@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special
+from sklearn.base import BaseEstimator
 
 from ..runtime import thread_limits
 
@@ -434,8 +435,10 @@ class _RFMData:
 # ---------------------------------------------------------------------------------------------
 
 
-class _MLEFitter:
-    """Maximum-likelihood machinery shared by all models (not public)."""
+class _MLEFitter(BaseEstimator):
+    """Maximum-likelihood machinery shared by all models (not public). A scikit-learn estimator for its
+    parameters (``get_params``/``set_params``/``sklearn.base.clone`` work; the contract test in
+    ``tests/test_contracts.py`` checks every model)."""
 
     _param_names: tuple = ()
     _scaled_params: tuple = ()  # indices of parameters measured in the rescaled unit

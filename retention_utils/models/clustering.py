@@ -31,6 +31,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from .. import schema as S
+from ..runtime import thread_limits
 from ..tables.eda import inter_purchase_days, orders
 from .segments import spend_shares
 
@@ -187,7 +188,9 @@ def model_selection(x: np.ndarray, ks: range = range(2, 11), seed: int = 0, silh
     ks = _feasible_ks(ks, len(x))
     rows = []
     for k in ks:
-        km = fit_kmeans(x, k, seed)
+        with thread_limits(1):  # many small fits: threads only add waiting (benchmarks/bench_contention.py)
+            km = fit_kmeans(x, k, seed)
+            bic = GaussianMixture(k, covariance_type="full", random_state=seed, n_init=2).fit(x).bic(x)
         lab = km.labels_
         sample = silhouette_sample if silhouette_sample and len(x) > silhouette_sample else None
         rows.append(
@@ -197,7 +200,7 @@ def model_selection(x: np.ndarray, ks: range = range(2, 11), seed: int = 0, silh
                 "davies_bouldin": davies_bouldin_score(x, lab),
                 "calinski_harabasz": calinski_harabasz_score(x, lab),
                 "inertia": km.inertia_,
-                "gmm_bic": GaussianMixture(k, covariance_type="full", random_state=seed, n_init=2).fit(x).bic(x),
+                "gmm_bic": bic,
             }
         )
     return pd.DataFrame(rows).set_index("k")
@@ -212,12 +215,13 @@ def stability(x: np.ndarray, ks: range = range(2, 11), seed: int = 0, n_resample
     seeds = rng.integers(0, 2**31 - 1, size=n_resamples)
     rows = []
     for k in ks:
-        full = fit_kmeans(x, k, seed).labels_
-        aris = []
-        for s in seeds:
-            idx = np.random.default_rng(int(s)).choice(len(x), size=int(fraction * len(x)), replace=False)
-            sub = fit_kmeans(x[idx], k, int(s))
-            aris.append(adjusted_rand_score(full, sub.predict(x)))
+        with thread_limits(1):  # many small fits: threads only add waiting
+            full = fit_kmeans(x, k, seed).labels_
+            aris = []
+            for s in seeds:
+                idx = np.random.default_rng(int(s)).choice(len(x), size=int(fraction * len(x)), replace=False)
+                sub = fit_kmeans(x[idx], k, int(s))
+                aris.append(adjusted_rand_score(full, sub.predict(x)))
         rows.append({"k": k, "ari_mean": float(np.mean(aris)), "ari_min": float(np.min(aris)), "ari_median": float(np.median(aris))})
     return pd.DataFrame(rows).set_index("k")
 

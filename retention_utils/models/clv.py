@@ -205,6 +205,34 @@ def parameter_table(models: Mapping[str, Any], published: Mapping[str, Mapping[s
     return out.set_index(["model", "parameter"])
 
 
+#: a parameter whose standard error exceeds this share of its estimate is reported as weakly identified
+WEAK_RELATIVE_SE = 0.5
+
+
+def parameter_intervals(models: Mapping[str, Any], level: float = 0.95) -> pd.DataFrame:
+    """95 % (``level``) intervals of every fitted parameter, and which ones the data barely pin down.
+
+    BTYD parameters are positive, so the Wald interval is taken on the log scale (delta method:
+    ``se(log theta) = se / theta``): ``[theta * exp(-z se / theta), theta * exp(z se / theta)]``, never
+    below zero. Returns a DataFrame indexed by (``model``, ``parameter``) with ``estimate``, ``se``,
+    ``lower``, ``upper``, ``relative_se`` (se / estimate) and ``weakly_identified`` (relative_se above
+    :data:`WEAK_RELATIVE_SE`, or no standard error at all). A weakly identified parameter (e.g. the
+    BG/NBD's ``b`` when few customers drop out) should be read with its interval, and quantities built on
+    it (a / (a + b)) stated as ranges.
+    """
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2))
+    t = parameter_table(models)
+    t = t[t.index.get_level_values("parameter") != "log-likelihood"][["estimate", "se"]].copy()
+    rel = t["se"] / t["estimate"]
+    t["lower"] = t["estimate"] * np.exp(-z * rel)
+    t["upper"] = t["estimate"] * np.exp(z * rel)
+    t["relative_se"] = rel
+    t["weakly_identified"] = ~(rel <= WEAK_RELATIVE_SE)
+    return t
+
+
 # ------------------------------------------------------------------------------------------------
 # holdout checks
 # ------------------------------------------------------------------------------------------------
@@ -608,6 +636,7 @@ def at_risk_table(
     only, sorted by ``value_at_risk`` (descending), then ``customer_id``; ``rank`` 1..n in that order.
     Raises ``ValueError`` when context rows or columns are missing.
     """
+    as_of_day, earlier_day = S.to_date(as_of, "as_of"), S.to_date(earlier_date, "earlier_date")  # dates first
     _require(flagged, ("at_risk", "low", "falling", "p_alive_earlier", "p_alive_change", *VALUE_COLUMNS), "flagged")
     _require(context, CONTEXT_COLUMNS, "context")
     sel = flagged[flagged["at_risk"]]
@@ -620,8 +649,8 @@ def at_risk_table(
         {
             S.CUSTOMER_ID: sel.index.astype(str),
             "reason": reason,
-            "as_of": S.to_date(as_of, "as_of").isoformat(),
-            "earlier_date": S.to_date(earlier_date, "earlier_date").isoformat(),
+            "as_of": as_of_day.isoformat(),
+            "earlier_date": earlier_day.isoformat(),
             "model": str(model),
             "horizon_months": int(horizon_months),
             "discount_rate_monthly": float(discount_rate),

@@ -180,28 +180,57 @@ def baselines(panel: Panel, splits: TimeSplits, bgnbd: bool = True) -> list[Scor
 
     * ``recency rule``: :class:`RecencyRule` fitted at the validation cutoff;
     * ``recency curve``: isotonic regression of the label on ``days_since_last_order`` (non-increasing,
-      ``sklearn.isotonic.IsotonicRegression``) fitted at the validation cutoff: the best any
-      recency-only score can do on that cutoff's ranking;
+      ``sklearn.isotonic.IsotonicRegression``) fitted at the validation cutoff; its steps tie many
+      customers, so on the test cutoff it can rank below the plain days;
+    * ``days since last order``: a logistic regression of the label on ``log1p(days_since_last_order)``
+      fitted at the validation cutoff: a strictly decreasing function of the days, so it ranks exactly
+      as the plain days since the last order (the usual "recency" of a retention team) with
+      probabilities on the probability scale;
     * ``Poisson rate``: :func:`poisson_repurchase_probability`;
     * ``BG/NBD``: :func:`bgnbd_repurchase_probability`, fitted afresh at each cutoff (if ``bgnbd``).
+
+    Each result's ``details["family"]`` is ``"recency"``, ``"purchase rate"`` or ``"BTYD"``: a
+    headline gain is stated against the strongest form of a family (:func:`strongest_baselines`).
     """
     from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
 
     v, t, h = panel.at(splits.valid), panel.at(splits.test), panel.horizon_days
     out = []
     rule = RecencyRule().fit(v["days_since_last_order"], v[LABEL])
     out.append(_scored("recency rule", "baseline", v, rule.predict_proba(v["days_since_last_order"]), t,
-                       rule.predict_proba(t["days_since_last_order"]), {"d": rule.d_}))
+                       rule.predict_proba(t["days_since_last_order"]), {"d": rule.d_, "family": "recency"}))
     iso = IsotonicRegression(increasing=False, out_of_bounds="clip", y_min=0.0, y_max=1.0)
     iso.fit(v["days_since_last_order"].to_numpy(), v[LABEL].to_numpy())
     out.append(_scored("recency curve", "baseline", v, iso.predict(v["days_since_last_order"].to_numpy()), t,
-                       iso.predict(t["days_since_last_order"].to_numpy())))
+                       iso.predict(t["days_since_last_order"].to_numpy()), {"family": "recency"}))
+    days = LogisticRegression(C=1e6, max_iter=1000).fit(np.log1p(v[["days_since_last_order"]].to_numpy(dtype="float64")),
+                                                       v[LABEL].to_numpy())
+    if days.coef_[0, 0] >= 0:  # a recency score must fall with the days; say so rather than rank backwards
+        raise ValueError("days since last order: repurchase does not fall with recency at the validation cutoff")
+    out.append(_scored("days since last order", "baseline",
+                       v, days.predict_proba(np.log1p(v[["days_since_last_order"]].to_numpy(dtype="float64")))[:, 1],
+                       t, days.predict_proba(np.log1p(t[["days_since_last_order"]].to_numpy(dtype="float64")))[:, 1],
+                       {"family": "recency"}))
     out.append(_scored("Poisson rate", "baseline", v, poisson_repurchase_probability(v["purchase_rate"], h), t,
-                       poisson_repurchase_probability(t["purchase_rate"], h)))
+                       poisson_repurchase_probability(t["purchase_rate"], h), {"family": "purchase rate"}))
     if bgnbd:
         out.append(_scored("BG/NBD", "baseline", v, bgnbd_repurchase_probability(v, h), t,
-                           bgnbd_repurchase_probability(t, h)))
+                           bgnbd_repurchase_probability(t, h), {"family": "BTYD"}))
     return out
+
+
+def strongest_baselines(results: pd.DataFrame, scored: Sequence[Scored], metric: str = "roc_auc") -> pd.Series:
+    """The strongest member of each baseline family on the test cutoff: ``results`` is
+    :func:`results_table` (index: method name, column ``metric``), ``scored`` the baselines with
+    ``details["family"]``. Returns a Series family -> method name (families in first-seen order).
+    Headline gains are stated against these, so a weak form of a family (a yes/no recency rule) never
+    flatters a model; the weaker forms stay in the table."""
+    fam: dict[str, list[str]] = {}
+    for s in scored:
+        if s.kind == "baseline":
+            fam.setdefault(s.details.get("family", s.name), []).append(s.name)
+    return pd.Series({f: results.loc[names, metric].idxmax() for f, names in fam.items()}, name="strongest", dtype=object)
 
 
 def symlog(x: Any) -> np.ndarray:
@@ -445,11 +474,14 @@ def select_model(panel: Panel, splits: TimeSplits, features: list[str], seed: in
     one with the best mean validation ROC-AUC (a tie goes to the earlier candidate), before anything
     is scored on the test cutoff. Each candidate (or, with ``finalize_all=False``, only the chosen one)
     is finalized (:func:`finalize`, ``calibration`` as there). The one rule behind notebook 04's
-    choice and :func:`forward_classifier_scores`."""
+    choice and :func:`forward_classifier_scores`. BLAS and OpenMP pools are limited to one thread
+    during the tuning (:func:`retention_utils.runtime.thread_limits`); ``n_jobs`` is the random
+    forest's own worker count."""
     cands = dict(candidates) if candidates is not None else model_candidates(seed=seed, n_jobs=n_jobs)
     if not cands:
         raise ValueError("select_model: no candidate models")
-    tuned = {name: tune_time_cv(name, est, grid, panel, splits, features) for name, (est, grid) in cands.items()}
+    with thread_limits(1):  # small models: BLAS/OpenMP threads only add waiting on a busy machine
+        tuned = {name: tune_time_cv(name, est, grid, panel, splits, features) for name, (est, grid) in cands.items()}
     order = list(tuned)
     best = max(order, key=lambda n: (tuned[n].best_cv_roc_auc, -order.index(n)))
     scored, fitted, cal = {}, {}, {}
@@ -518,6 +550,7 @@ def risk_score_table(p_repurchase: pd.Series, features: pd.DataFrame, scoring_da
     Sorted by ``risk_rank``. Raises ``ValueError`` if customers are missing from ``features`` or
     probabilities are outside [0, 1].
     """
+    scoring_day = _day(scoring_date, "scoring_date")  # dates first
     p = p_repurchase.astype("float64")
     if not ((p >= 0) & (p <= 1)).all():
         raise ValueError("repurchase probabilities must be in [0, 1]")
@@ -527,7 +560,7 @@ def risk_score_table(p_repurchase: pd.Series, features: pd.DataFrame, scoring_da
     ctx = features.loc[p.index, ["days_since_last_order", "n_orders", "revenue"]]
     out = pd.DataFrame({
         S.CUSTOMER_ID: p.index.astype(str),
-        "scoring_date": _day(scoring_date).date().isoformat(),
+        "scoring_date": scoring_day.date().isoformat(),
         "horizon_days": int(horizon_days),
         "model": model,
         "repurchase_probability": p.to_numpy(),
@@ -586,6 +619,7 @@ def forward_classifier_scores(
     features. When the data leaves no room for a forward-in-time validation, returns
     ``scores=None`` with the reason in ``note`` instead of raising.
     """
+    observation_start, observation_end = _day(observation_start, "observation_start"), _day(observation_end, "observation_end")
     try:
         cutoffs = plan_cutoffs(observation_start, observation_end, horizon_days, min_history_days=min_history_days)
         splits = time_splits(cutoffs, horizon_days, n_folds=1)

@@ -1,4 +1,9 @@
-"""Churn as time-to-event: durations and censoring, covariate checks, lifelines wrappers, validation.
+"""Churn as time-to-event: the definitions, covariate checks, lifelines wrappers, validation.
+
+The duration tables themselves (threshold, censoring, first window, next purchase) are built in
+:mod:`retention_utils.tables.durations`; the covariates shared with other models (campaign exposure,
+demographics) in :mod:`retention_utils.tables.covariates`; C-index and IPCW Brier score in
+:mod:`retention_utils.scoring`. This module fits and validates the models on those tables.
 
 Churn definition
 ----------------

@@ -405,7 +405,8 @@ def compare_to_baseline(
 
 def format_results(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Display form of :func:`results_table`: index (model, k); each CI metric as
-    ``"0.196 [0.186, 0.207]"``, other metrics rounded to ``digits``; column names ``NDCG``,
+    ``"0.196 [0.186, 0.207]"``, other metrics rounded to ``digits`` (show them with
+    ``retention_utils.formatting.table(..., decimals=digits)`` so no display format adds digits); column names ``NDCG``,
     ``recall``, ``precision``, ``hit rate``, ``repeat recall``, ``explore recall``, ``repeat share``,
     ``households``."""
     names = {
@@ -431,3 +432,22 @@ def format_results(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
             out[label] = np.round(v, digits)
     out["households"] = table["n_households"].to_numpy()
     return out
+
+
+def verdict_text(versus: pd.DataFrame, label: str, baseline: str = "P-TopFreq", metric: str = "NDCG@10") -> str:
+    """One paragraph reading a :func:`compare_to_baseline` table: the baseline's value, the models that
+    beat it with an interval clear of zero (value, difference, interval, ratio), the indistinguishable
+    ones and how many are worse. ``label`` names the protocol in the text."""
+    better = versus[versus["verdict"] == "better"].sort_values("difference", ascending=False)
+    same = versus[versus["verdict"] == "no clear difference"]
+    base = versus.loc[baseline, "value"]
+    if len(better):
+        parts = [f"{m} ({metric} {r.value:.3f}, {r.difference:+.3f} [{r.low:+.3f}, {r.high:+.3f}], {r.ratio:.2f}× buy-again)"
+                 for m, r in better.iterrows()]
+        text = f"Under the {label} protocol, buy-again reaches {metric} {base:.3f} and is beaten by " + "; ".join(parts) + "."
+    else:
+        text = f"Under the {label} protocol nothing beats buy-again ({metric} {base:.3f}) with an interval clear of zero."
+    if len(same):
+        text += " Indistinguishable from it: " + ", ".join(same.index) + "."
+    worse = versus[versus["verdict"] == "worse"]
+    return text + f" {len(worse)} of {len(versus) - 1} models are worse."

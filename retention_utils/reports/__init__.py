@@ -13,7 +13,14 @@ REPORTS_DIR, REPO_ROOT``.
 """
 
 from .cli import main
-from .params import ParameterError, check_path_parameter, coerce, declared_parameters, resolve_parameters
+from .params import (
+    ParameterError,
+    check_path_parameter,
+    coerce,
+    declared_parameters,
+    output_path,
+    resolve_parameters,
+)
 from .records import RECORD_KINDS, RECORD_MIME, jsonable, read_records, record
 from .runner import (
     NOTEBOOK_DIR,
@@ -28,12 +35,13 @@ from .runner import (
     run_notebook,
     run_reports,
     select_notebooks,
+    shown_path,
     write_index,
 )
 
 __all__ = [
     "NOTEBOOK_DIR", "REPO_ROOT", "REPORTS_DIR", "REPORTS_ENV", "RECORD_KINDS", "RECORD_MIME", "NotebookRun",
     "ParameterError", "RunResult", "check_path_parameter", "coerce", "declared_parameters", "error_summary",
-    "jsonable", "main", "notebook_title", "read_records", "record", "refresh_notebook", "resolve_parameters",
-    "run_notebook", "run_reports", "select_notebooks", "write_index",
+    "jsonable", "main", "notebook_title", "output_path", "read_records", "record", "refresh_notebook", "resolve_parameters",
+    "run_notebook", "run_reports", "select_notebooks", "shown_path", "write_index",
 ]

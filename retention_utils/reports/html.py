@@ -30,6 +30,15 @@ RENDERABLE = frozenset({
 })
 IGNORED = frozenset({RECORD_MIME})
 
+#: Added to every page: printed lines wrap between words (the lab template breaks them anywhere), and a
+#: table wider than the page scrolls sideways instead of being cut off.
+PAGE_CSS = """<style>
+.jp-OutputArea-output pre, .jp-RenderedText pre { white-space: pre-wrap !important; word-break: normal !important;
+  overflow-wrap: break-word !important; }
+.jp-RenderedHTMLCommon table { display: block; max-width: 100%; overflow-x: auto; }
+</style>
+"""
+
 _TEX = re.compile(r"(?<![\\$\w])\$(?!\s)[^$\n]+?(?<!\s)\$(?![\w$])|\$\$.+?\$\$|\\\(|\\\[", re.S)
 
 
@@ -93,6 +102,7 @@ def to_html(executed: Path, target: Path, parameters: Mapping[str, Any] | None =
     body, _ = exporter.from_notebook_node(nb)
     # the lab template links require.js and MathJax from a CDN; the pages use neither
     body = re.sub(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>\s*', "", body)
+    body = body.replace("</head>", PAGE_CSS + "</head>", 1)
     tmp = target.with_suffix(".html.tmp")
     tmp.write_text(body, encoding="utf-8")
     tmp.replace(target)

@@ -49,6 +49,9 @@ from typing import Any
 
 from .records import RECORD_MIME
 
+#: Relative tolerance of a number marked with ``≈`` in text (rule 3).
+APPROX_RTOL = 1e-3
+
 #: Relative tolerance per record kind (see the module docstring for the reasons).
 RECORD_TOLERANCE: dict[str, float] = {
     "count": 0.0,
@@ -68,7 +71,8 @@ _SPACE = re.compile(r"\s+")
 
 def _tokens(text: str) -> list[str | tuple[float, float | None, str]]:
     """Text as alternating literal pieces (white space collapsed) and numbers ``(value, quantum, raw)``;
-    ``quantum`` is one unit of the last printed digit for a decimal number, ``None`` for an integer."""
+    ``quantum`` is one unit of the last printed digit for a decimal number, ``None`` for an integer; a
+    number after ``≈`` has ``raw`` starting with ``≈`` and a quantum even when it is an integer."""
     out: list[str | tuple[float, float | None, str]] = []
     pos = 0
     for m in _NUMBER.finditer(text):
@@ -79,11 +83,12 @@ def _tokens(text: str) -> list[str | tuple[float, float | None, str]]:
         num = raw.replace(",", "").replace("−", "-")
         mant, _, exp = num.lower().partition("e")
         decimals = len(mant.split(".")[1]) if "." in mant else 0
-        if "." in mant or exp:
+        approx = text[:m.start()].rstrip().endswith("≈")
+        if "." in mant or exp or approx:
             quantum = 10.0 ** (-decimals + (int(exp) if exp else 0))
         else:
             quantum = None
-        out.append((float(num), quantum, raw))
+        out.append((float(num), quantum, ("≈" + raw) if approx else raw))
         pos = m.end()
     tail = _SPACE.sub(" ", text[pos:])
     if tail:
@@ -112,8 +117,10 @@ def compare_text(reference: str, test: str) -> str | None:
                 return f"integer {rraw} became {traw}"
             continue
         quantum = max(q for q in (rq, tq, 0.0) if q is not None)
-        if not math.isclose(rv, tv, rel_tol=0.0, abs_tol=quantum * (1 + 1e-9)):
-            return f"number {rraw} became {traw} (allowed: one unit of the last digit, {quantum:g})"
+        rtol = APPROX_RTOL if rraw.startswith("≈") or traw.startswith("≈") else 0.0
+        if not math.isclose(rv, tv, rel_tol=rtol, abs_tol=quantum * (1 + 1e-9)):
+            allowed = f"one unit of the last digit, {quantum:g}" + (f", or {rtol:g} relative" if rtol else "")
+            return f"number {rraw} became {traw} (allowed: {allowed})"
     if len(ref) != len(got):
         return f"expected {len(ref)} pieces of text and numbers, got {len(got)}"
     return None

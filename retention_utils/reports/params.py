@@ -258,6 +258,16 @@ def check_path_parameter(name: str, value: Any, notebook: str = "notebook") -> s
     return str(path)
 
 
+def output_path(value: Any, default: str | os.PathLike, name: str = "path parameter") -> Path:
+    """Inside a notebook: the file an output path parameter names. ``""`` (the notebook's default) means
+    ``default`` (under the reports folder); any other text must pass :func:`check_path_parameter`;
+    ``None`` or ``"None"`` (what papermill's ``-p NAME None`` delivers) is refused with
+    :class:`ParameterError`, never written to a file called ``None``."""
+    if isinstance(value, str) and value == "":
+        return Path(default)
+    return Path(check_path_parameter(name, value))
+
+
 def resolve_parameters(notebook: str | os.PathLike, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``parameters`` against the notebook's declarations and convert them to the declared types
     (:func:`coerce`; path parameters through :func:`check_path_parameter`).

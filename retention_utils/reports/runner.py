@@ -41,6 +41,14 @@ REPORTS_ENV = "RETENTION_REPORTS_DIR"
 REPORTS_DIR = Path(os.environ.get(REPORTS_ENV) or REPO_ROOT / "reports")
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """How a notebook names a file it wrote: relative to the repository when inside it
+    (``reports/complete_journey/clv_at_risk.csv``), else the absolute path (``--output-dir`` elsewhere),
+    never a path relative to some other folder."""
+    p = Path(path).resolve()
+    return p.relative_to(REPO_ROOT).as_posix() if p.is_relative_to(REPO_ROOT) else str(p)
+
+
 
 @dataclass
 class NotebookRun:

@@ -1,0 +1,96 @@
+"""One date rule for every public entry point: ``retention_utils.schema.to_day``.
+
+Every public function or method that takes a date (annotated ``DateLike``) refuses the ambiguous
+``"05/04/2017"`` (5 April or 4 May?) with a SchemaError, and accepts the ISO text. The registry below
+calls each one; a discovery test fails when a new entry point is added without an entry here.
+"""
+
+import importlib
+import inspect
+import pkgutil
+
+import pandas as pd
+import pytest
+
+import retention_utils
+from retention_utils import schema as S
+from retention_utils.data import cleaning
+from retention_utils.models import clv, prediction, survival
+from retention_utils.recommend import split
+from retention_utils.tables import cohorts, cutoffs, durations, summary
+
+from .conftest import make_tx
+
+AMBIGUOUS = "05/04/2017"
+TX = make_tx([
+    ("a", "o1", "2017-01-02", "p", 1.0, 5.0), ("a", "o2", "2017-02-01", "p", 1.0, 5.0),
+    ("b", "o3", "2017-01-05", "q", 1.0, 7.0), ("b", "o4", "2017-03-01", "p", 1.0, 7.0),
+])
+
+
+def _history():
+    return cutoffs.CustomerHistory(TX, observation_end="2017-06-30")
+
+
+CALLS = {
+    "data.cleaning.clean_transactions": lambda d: cleaning.clean_transactions(TX, None, None, d, "2017-06-30"),
+    "data.cleaning.load_clean": lambda d: cleaning.load_clean("cdnow", d, "1998-06-30"),
+    "models.clv.repeat_purchase_tracking": lambda d: clv.repeat_purchase_tracking(TX, None, d, "2017-03-01", "2017-06-30"),
+    "models.clv.at_risk_table": lambda d: clv.at_risk_table(pd.DataFrame(), pd.DataFrame(), d, "2017-01-01", "m", 6, 0.01),
+    "models.prediction.risk_score_table": lambda d: prediction.risk_score_table(pd.Series(dtype=float), pd.DataFrame(), d, 30, "m"),
+    "models.prediction.forward_classifier_scores": lambda d: prediction.forward_classifier_scores(None, d, "2017-06-30", 30),
+    "models.survival.next_purchase_scores": lambda d: survival.next_purchase_scores(TX, "2017-01-01", d, "2017-06-30"),
+    "recommend.split.global_cutoff_split": lambda d: split.global_cutoff_split(split.basket_items(TX), d),
+    "recommend.split.global_cutoff_protocol": lambda d: split.global_cutoff_protocol(split.basket_items(TX), "2017-03-01", d),
+    "schema.to_day": lambda d: S.to_day(d),
+    "schema.to_date": lambda d: S.to_date(d),
+    "tables.cohorts.cohort_retention": lambda d: cohorts.cohort_retention(TX, start=d),
+    "tables.cutoffs.plan_cutoffs": lambda d: cutoffs.plan_cutoffs(d, "2017-06-30", 30),
+    "tables.cutoffs.time_splits": lambda d: cutoffs.time_splits([d, "2017-06-01", "2017-07-01"], 30),
+    "tables.cutoffs.CustomerHistory.__init__": lambda d: cutoffs.CustomerHistory(TX, observation_end=d),
+    "tables.cutoffs.CustomerHistory.from_dataset": lambda d: cutoffs.CustomerHistory.from_dataset(
+        type("DS", (), {"transactions": TX, "products": None, "customers": None, "tables": {}})(), d),
+    "tables.cutoffs.CustomerHistory.labels": lambda d: _history().labels(d, 30),
+    "tables.cutoffs.CustomerHistory.features": lambda d: _history().features(d),
+    "tables.cutoffs.CustomerHistory.panel": lambda d: _history().panel([d], 30),
+    "tables.durations.threshold_table": lambda d: durations.threshold_table(TX, d),
+    "tables.durations.censor_at_cutoff": lambda d: durations.censor_at_cutoff(pd.Series(dtype="datetime64[ns]"), pd.Series(dtype="datetime64[ns]"), d),
+    "tables.durations.churn_durations": lambda d: durations.churn_durations(TX, 30, d),
+    "tables.durations.first_window_transactions": lambda d: durations.first_window_transactions(TX, 30, d),
+    "tables.durations.first_window_features": lambda d: durations.first_window_features(TX, 30, d),
+    "tables.durations.next_purchase_training_cutoff": lambda d: durations.next_purchase_training_cutoff("2017-01-01", d, "2017-06-30"),
+    "tables.durations.next_purchase_table": lambda d: durations.next_purchase_table(TX, d),
+    "tables.summary.segmentation_summary": lambda d: summary.segmentation_summary(TX, d),
+    "tables.summary.btyd_summary": lambda d: summary.btyd_summary(TX, d),
+    "tables.summary.customer_summary": lambda d: summary.customer_summary(TX, d),
+    "tables.summary.calibration_holdout_split": lambda d: summary.calibration_holdout_split(TX, d),
+}
+
+
+def _public_date_entry_points():
+    found = set()
+    for info in pkgutil.walk_packages(retention_utils.__path__, "retention_utils."):
+        if info.name.endswith("__main__"):
+            continue
+        mod = importlib.import_module(info.name)
+        for name, obj in vars(mod).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            members = [(name, obj)] if inspect.isfunction(obj) else [
+                (f"{name}.{k}", v.__func__ if isinstance(v, classmethod) else v) for k, v in vars(obj).items()
+                if (inspect.isfunction(v) or isinstance(v, classmethod)) and (not k.startswith("_") or k == "__init__")
+            ] if inspect.isclass(obj) else []
+            for qn, f in members:
+                if any("DateLike" in str(p.annotation) for p in inspect.signature(f).parameters.values()):
+                    found.add(f"{info.name.removeprefix('retention_utils.')}.{qn}")
+    return found
+
+
+def test_every_public_date_entry_point_is_checked():
+    assert _public_date_entry_points() <= set(CALLS), sorted(_public_date_entry_points() - set(CALLS))
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_ambiguous_date_is_refused(name):
+    with pytest.raises(S.SchemaError, match="05/04/2017"):
+        CALLS[name](AMBIGUOUS)

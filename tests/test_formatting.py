@@ -1,0 +1,37 @@
+"""The one formatting rule for numbers people read (retention_utils.formatting)."""
+
+import numpy as np
+import pandas as pd
+
+from retention_utils import formatting as F
+
+
+def test_number_rule():
+    assert F.number(2467) == "2,467"
+    assert F.number(np.int64(5)) == "5"
+    assert F.number(0.83791) == "0.8379"
+    assert F.number(12.3456) == "12.35"
+    assert F.number(4210472.16) == "4,210,472"
+    assert F.number(-0.00001, decimals=4) == "0.0000"  # no -0
+    assert F.number(-0.0) == "0.000"
+    assert F.number(6.2e-16) == "6.200e-16"
+    assert F.number(None) == F.MISSING and F.number(float("nan")) == F.MISSING and F.number(pd.NaT) == F.MISSING
+    assert F.number(pd.Timestamp("2017-12-04")) == "2017-12-04"
+    assert F.number(195.3, 3, approx=True) == "≈ 195"
+    assert F.percent(0.83791) == "83.8 %"
+
+
+def test_table_significant_digits_per_column_counts_as_integers():
+    df = pd.DataFrame({"n": pd.array([141178, 2], dtype="int64"), "v": [10.2234, 961.49],
+                       "p": [0.5, np.nan], "name": ["a", None]})
+    t = F.table(df)
+    assert t["n"].tolist() == ["141,178", "2"]
+    assert t["v"].tolist() == ["10.22", "961.5"]  # four significant digits each
+    assert F.table(df, per_value=False)["v"].tolist() == ["10.2", "961.5"]  # one number of decimals for the column
+    assert F.table(df, decimals=3)["v"].tolist() == ["10.223", "961.490"]
+    assert t["p"].tolist() == ["0.5000", F.MISSING]
+    assert t["name"].tolist() == ["a", F.MISSING]
+    per = F.table(pd.DataFrame({"estimate": [0.2426, -9582.43]}), per_value=True)
+    assert per["estimate"].tolist() == ["0.2426", "-9,582"]
+    ap = F.table(pd.DataFrame({"clv": [7.27, 8005.79]}), approx=("clv",))
+    assert ap["clv"].tolist() == ["≈ 7.270", "≈ 8,006"]
