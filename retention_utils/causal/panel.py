@@ -308,7 +308,7 @@ def pre_period_features(
         g = t.groupby(S.CUSTOMER_ID, sort=True)
         spend = g[S.REVENUE].sum()
         orders = g[S.ORDER_ID].nunique()
-        back_week = ((a - d) / DAY).astype("int64") // 7
+        back_week = (((a - d) / DAY).astype("int64") - 1) // 7  # 0 = the 7 days just before the anchor
         active = back_week.groupby(t[S.CUSTOMER_ID]).nunique()
         last = d.groupby(t[S.CUSTOMER_ID]).max()
         recent_weeks = min(4, int(pre_weeks))
