@@ -538,7 +538,10 @@ def campaign_cross_section(
     season = pd.get_dummies(rows[CAMPAIGN_ID], prefix="campaign", prefix_sep="=", dtype="float64")
     season = season.iloc[:, 1:] if season.shape[1] > 1 else season.iloc[:, :0]
     table = pd.concat([rows, outc, feats, season], axis=1).set_index(S.CUSTOMER_ID)
-    covariates = [c for c in [*feats.columns, *season.columns] if table[c].nunique() > 1]
+    covariates = []
+    for c in [*feats.columns, *season.columns]:  # constant columns and exact copies carry no information
+        if table[c].nunique() > 1 and not any(table[c].equals(table[k]) for k in covariates):
+            covariates.append(c)
     counts["treated"] = int(table[TREATED].sum())
     counts["control"] = int(len(table) - table[TREATED].sum())
     return CrossSection(table, covariates, campaign_type, counts, wt.reset_index(drop=True), int(shift_weeks),
