@@ -165,7 +165,7 @@ def test_qini_points_match_econml_calc_uplift():
     score = rng.normal(size=5)
     dr = rng.normal(size=5) * 3
     pct = np.array([0, 25, 50, 75, 100])
-    np.random.seed(0)  # econml draws its bootstrap multipliers from the global generator
+    np.random.seed(0)  # noqa: NPY002 - econml draws its bootstrap multipliers from the global generator
     _, _, curve = calc_uplift(score.reshape(-1, 1), score.reshape(-1, 1), dr.reshape(-1, 1), pct, "qini", n_bootstrap=10)
     ours = U.qini_curve(score, dr).set_index("targeted")["qini"]
     # percentile p of the 5 scores is the (p/25 + 1)-th smallest: econml's group holds the top 5 - p/25
