@@ -230,8 +230,6 @@ def plot_holdout_by_frequency(table: pd.DataFrame, ax: Any = None, unit_label: s
     ax.set_xlabel("repeat purchases in the calibration period")
     ax.set_ylabel(f"mean purchases in the holdout{unit_label}")
     ax.set_title("Holdout purchases by calibration frequency")
-    ax.legend()
-    return ax
 
 
 def plot_tracking(tracking: pd.DataFrame, axes: Any = None, model_label: str = "model") -> Any:
@@ -363,3 +361,94 @@ def metric_with_intervals(panels: Mapping[str, pd.DataFrame], metric: str = "ndc
         ax.set_xlabel(f"{metric.upper()}@{k} (95 % bootstrap interval)")
         ax.set_title(title)
     return axes[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# campaign effects (retention_utils.causal, notebook 09)
+# ------------------------------------------------------------------------------------------------
+
+
+def propensity_overlap(propensity: pd.Series, treated: pd.Series, trim: float, ax: plt.Axes | None = None,
+                       title: str = "") -> plt.Axes:
+    """Histograms of the propensity score of treated and control rows (density, 40 bins on [0, 1]) with
+    the trimming bounds ``trim`` and ``1 - trim`` as dashed lines."""
+    ax = _ax(ax)
+    bins = np.linspace(0, 1, 41)
+    t = np.asarray(treated).astype(bool)
+    p = np.asarray(propensity, dtype="float64")
+    ax.hist(p[~t], bins=bins, alpha=0.55, density=True, label=f"control (n={int((~t).sum()):,})")
+    ax.hist(p[t], bins=bins, alpha=0.55, density=True, label=f"treated (n={int(t.sum()):,})")
+    for b in (trim, 1 - trim):
+        ax.axvline(b, color="black", ls="--", lw=1)
+    ax.set_xlabel("propensity score P(treated | pre-period covariates)")
+    ax.set_ylabel("density")
+    ax.set_title(title or "Overlap of propensity scores")
+    ax.legend()
+    return ax
+
+
+def balance_plot(balance: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """Standardised mean differences before and after weighting (columns ``smd_before``, ``smd_after``;
+    index: covariates), with the usual 0.1 threshold."""
+    b = balance.iloc[::-1]
+    ax = _ax(ax, figsize=(8.0, 0.28 * len(b) + 1.5))
+    y = np.arange(len(b))
+    ax.scatter(b["smd_before"], y, marker="o", label="before (all rows)")
+    ax.scatter(b["smd_after"], y, marker="x", label="after trimming and weighting")
+    for v in (-0.1, 0.1):
+        ax.axvline(v, color="grey", ls="--", lw=1)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [str(i) for i in b.index], fontsize=8)
+    ax.set_xlabel("standardised mean difference (treated - control)")
+    ax.set_title(title or "Covariate balance")
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def effects_forest(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "", xlabel: str = "") -> plt.Axes:
+    """Point estimates with confidence intervals (columns ``estimate``, ``ci_low``, ``ci_high``; index =
+    labels, drawn top to bottom) and a line at 0."""
+    t = table.iloc[::-1]
+    ax = _ax(ax, figsize=(8.0, 0.4 * len(t) + 1.5))
+    y = np.arange(len(t))
+    ax.errorbar(t["estimate"], y, xerr=[t["estimate"] - t["ci_low"], t["ci_high"] - t["estimate"]], fmt="o", capsize=3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [str(i) for i in t.index], fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return ax
+
+
+def event_study(es: pd.DataFrame, ax: plt.Axes | None = None, title: str = "", ylabel: str = "") -> plt.Axes:
+    """Event-study plot: ATT by week relative to the first campaign week (index; columns ``att``,
+    ``ci_low``, ``ci_high``) with pointwise intervals, 0 line, and the campaign start marked."""
+    ax = _ax(ax)
+    x = es.index.to_numpy()
+    ok = es["ci_low"].notna().to_numpy()
+    ax.fill_between(x[ok], es["ci_low"].to_numpy()[ok], es["ci_high"].to_numpy()[ok], alpha=0.25)
+    ax.plot(x, es["att"], marker="o")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axvline(-0.5, color="grey", ls="--", lw=1)
+    ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("weeks relative to the first campaign week (-1 = reference)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return ax
+
+
+def qini_curves(curves: dict[str, pd.DataFrame], ax: plt.Axes | None = None, title: str = "", ylabel: str = "",
+                budget_share: float | None = None) -> plt.Axes:
+    """Qini curves (:func:`retention_utils.causal.uplift.qini_curve`: ``share`` against ``incremental``)
+    of several rankings, with the random line and an optional budget marker."""
+    ax = _ax(ax)
+    for name, c in curves.items():
+        ax.plot(c["share"] * 100, c["incremental"], label=name)
+    c0 = next(iter(curves.values()))
+    ax.plot([0, 100], [0, c0["incremental"].iloc[-1]], color="black", ls=":", label="random")
+    if budget_share is not None:
+        ax.axvline(budget_share * 100, color="grey", ls="--", lw=1)
+    ax.set_xlabel("% of held-out households targeted")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    return ax
