@@ -12,7 +12,6 @@ from retention_utils.causal import export as X
 from retention_utils.causal import panel as P
 from retention_utils.causal import uplift as U
 from retention_utils.data.datasets import CJ_ORDERED_BANDS, Dataset
-from retention_utils.models.prediction import limit_threads
 from retention_utils.privacy import pseudonymise
 
 START, END = "2017-01-02", "2017-10-08"  # 40 whole weeks from a Monday
@@ -58,7 +57,6 @@ def _synthetic(seed: int = 7, n: int = 1500) -> Dataset:
 
 @pytest.fixture(scope="module")
 def synth():
-    limit_threads(1)
     ds = _synthetic()
     data = P.campaign_data(ds)
     cs = {t: P.campaign_cross_section(ds.transactions, data, t, START, END, pre_weeks=4, seed=0, customers=ds.customers)

@@ -57,6 +57,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..schema import DAY, DateLike
+from ..tables.covariates import campaign_exposure, demographic_covariates
 from ..tables.summary import canonical_order
 
 TREATED = "treated"
@@ -117,7 +118,6 @@ def campaign_data(ds: Any) -> CampaignData:
         raise NoCampaignDataError(
             f"dataset {getattr(ds, 'name', '?')!r} has no campaign tables ({', '.join(missing)}): nothing says which "
             "household received which campaign when, so campaign effects cannot be estimated")
-    from ..models.prediction import campaign_exposure
 
     desc = tables["campaign_descriptions"]
     S.require_columns(desc, (CAMPAIGN_ID, CAMPAIGN_TYPE, "start_date", "end_date"), table="campaign_descriptions")
@@ -342,7 +342,6 @@ def pre_period_features(
     feats = pd.concat(frames).astype("float64")
     feats = feats.reindex(cid.to_numpy())
     if customers is not None:
-        from ..models.survival import demographic_covariates
 
         feats = feats.join(demographic_covariates(customers, feats.index))
     feats.index = rows.index

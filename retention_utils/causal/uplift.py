@@ -237,7 +237,7 @@ def dr_scores(table: pd.DataFrame, outcome: str, covariates: Sequence[str], seed
 
 def churn_risk_at(tx: pd.DataFrame, anchors: pd.Series, follow_up_days: int = 28) -> pd.Series:
     """Churn risk of each household the day before its anchor, from notebook 05/06's next-purchase Cox
-    model (:func:`retention_utils.models.survival.next_purchase_table`, :func:`~retention_utils.models.survival.fit_cox`,
+    model (:func:`retention_utils.tables.durations.next_purchase_table`, :func:`~retention_utils.models.survival.fit_cox`,
     :func:`~retention_utils.models.survival.next_purchase_score`), refitted for each anchor on data
     strictly before it and not tuned.
 
@@ -247,6 +247,7 @@ def churn_risk_at(tx: pd.DataFrame, anchors: pd.Series, follow_up_days: int = 28
     expected later = more at risk), NaN for a household without a purchase before its anchor.
     """
     from ..models import survival as sv
+    from ..tables import durations as du
 
     out = pd.Series(np.nan, index=anchors.index, name="churn_risk", dtype="float64")
     day = tx[S.ORDER_TS].dt.normalize()
@@ -254,9 +255,9 @@ def churn_risk_at(tx: pd.DataFrame, anchors: pd.Series, follow_up_days: int = 28
         before = tx[day < a]
         score_cut = a - S.DAY
         train_cut = score_cut - pd.Timedelta(days=int(follow_up_days))
-        train = sv.next_purchase_table(before, train_cut, score_cut)
-        cox = sv.fit_cox(train, sv.NEXT_PURCHASE_COVARIATES, event_col=sv.PURCHASED)
-        now = sv.next_purchase_table(before, score_cut)
+        train = du.next_purchase_table(before, train_cut, score_cut)
+        cox = sv.fit_cox(train, sv.NEXT_PURCHASE_COVARIATES, event_col=du.PURCHASED)
+        now = du.next_purchase_table(before, score_cut)
         hz = sv.next_purchase_score(cox, now)
         out.loc[idx] = -np.log(hz.reindex(pd.Index(idx, dtype=object).astype(str)).to_numpy())
     return out
