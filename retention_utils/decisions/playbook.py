@@ -75,7 +75,7 @@ class PlaybookSettings:
     p_alive_drop: float = 0.20
     hazard_ratio_drop: float = 0.5
     p_alive_low: float = 0.5
-    high_value_quantile: float = 0.8
+    high_value_quantile: float = 0.5
     repurchase: SG.RepurchaseSettings = field(default_factory=SG.RepurchaseSettings)
     tifu: RC.TIFUSettings = field(default_factory=RC.TIFUSettings)
     forecast_weeks: int = 13
@@ -269,7 +269,7 @@ def _reasons(pb: Playbook, ids: dict[str, pd.Index]) -> pd.Series:
         contrib.columns = [c[len("contrib:"):] for c in contrib.columns]
         parts.append(RS.welcome_reasons(pb.welcome_cohort.loc[w], pb.welcome_scores.loc[w], contrib.loc[w], pb.as_of))
     if len(ids["winback"]):
-        share = sig["value_if_retained"].rank(ascending=False, method="min") / len(sig)
+        share = sig["revenue"].rank(ascending=False, method="min") / len(sig)
         parts.append(RS.winback_reasons(sig.loc[ids["winback"]], pb.rules.tau_days, share))
     if len(ids["maintenance"]):
         m = ids["maintenance"]

@@ -198,7 +198,7 @@ def maintenance_reasons(rows: pd.DataFrame, triggers: pd.DataFrame, effects: pd.
 
 def winback_reasons(rows: pd.DataFrame, tau_days: int, value_rank_share: pd.Series) -> pd.Series:
     """Win-back reasons: the lapse (beyond ``tau`` days or not), P(alive), and past value with its rank
-    (``value_rank_share``: the customer's top share by value if retained, e.g. 0.05 = top 5 %)."""
+    (``value_rank_share``: the customer's top share by past revenue, e.g. 0.05 = top 5 %)."""
     out = {}
     for cid, r in rows.iterrows():
         lapse = lapse_text(r["days_since_last_order"], r.get("gap_mean_days"))

@@ -12,8 +12,8 @@ holds:
    probability of no second order within the horizon (welcome model). A new customer is welcomed
    before anything else: the other models know next to nothing about them.
 2. ``winback`` - lapsed and valuable: ``days_since_last_order >= tau_days`` or ``p_alive <
-   p_alive_low``, and ``value_if_retained`` at or above its ``high_value_quantile`` quantile over all
-   customers (numpy linear interpolation). Score: ``1 - p_alive``. Before maintenance because a
+   p_alive_low``, and high past value: ``revenue`` up to ``A`` at or above its ``high_value_quantile``
+   quantile over all customers (numpy linear interpolation). Score: ``1 - p_alive``. Before maintenance because a
    lapsed customer's value is already being lost.
 3. ``maintenance`` - active (not lapsed: ``days_since_last_order < tau_days`` and ``p_alive >=
    p_alive_low``) and at least one signal worsened
@@ -71,7 +71,7 @@ VALUE_MEANING: dict[str, str] = {
 }
 #: Columns of the signal table the rules read (index ``customer_id``); see the module docstring.
 SIGNAL_COLUMNS: tuple[str, ...] = (
-    "n_orders", "tenure_days", "days_since_last_order", "risk", "risk_earlier", "p_alive", "p_alive_earlier",
+    "n_orders", "tenure_days", "days_since_last_order", "revenue", "risk", "risk_earlier", "p_alive", "p_alive_earlier",
     "hazard_ratio", "value_if_retained", "p_second_order", "seasonal_affinity", "seasonal_value",
 )
 BUDGET_MODES: tuple[str, ...] = ("per_scenario", "total")
@@ -93,7 +93,7 @@ class PlaybookRules:
     p_alive_drop: float = 0.20
     hazard_ratio_drop: float = 0.5
     p_alive_low: float = 0.5
-    high_value_quantile: float = 0.8
+    high_value_quantile: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("tau_days", "welcome_days"):
@@ -117,7 +117,7 @@ def _check_signals(signals: pd.DataFrame) -> None:
     S.require_columns(signals, SIGNAL_COLUMNS, table="signals")
     if not signals.index.is_unique:
         raise PlaybookError("signals: customer ids (the index) must be unique")
-    for col in ("n_orders", "tenure_days", "days_since_last_order", "risk", "p_alive", "value_if_retained"):
+    for col in ("n_orders", "tenure_days", "days_since_last_order", "revenue", "risk", "p_alive", "value_if_retained"):
         bad = signals[col].isna() | ~np.isfinite(signals[col].to_numpy(dtype="float64"))
         if bad.any():
             raise PlaybookError(f"signals: column {col!r} is missing or not finite for customers "
@@ -125,8 +125,8 @@ def _check_signals(signals: pd.DataFrame) -> None:
 
 
 def high_value_threshold(signals: pd.DataFrame, rules: PlaybookRules) -> float:
-    """The ``value_if_retained`` at its ``high_value_quantile`` over all customers (currency)."""
-    return float(np.quantile(signals["value_if_retained"].to_numpy(dtype="float64"), rules.high_value_quantile))
+    """The past ``revenue`` at its ``high_value_quantile`` over all customers (currency)."""
+    return float(np.quantile(signals["revenue"].to_numpy(dtype="float64"), rules.high_value_quantile))
 
 
 def eligibility(signals: pd.DataFrame, rules: PlaybookRules) -> pd.DataFrame:
@@ -147,7 +147,7 @@ def eligibility(signals: pd.DataFrame, rules: PlaybookRules) -> pd.DataFrame:
     out["welcome"] = (s["tenure_days"] < rules.welcome_days) & (s["n_orders"] == 1) & s["p_second_order"].notna()
     out["lapsed"] = (s["days_since_last_order"] >= rules.tau_days) | (s["p_alive"] < rules.p_alive_low)
     active = ~out["lapsed"]
-    out["high_value"] = s["value_if_retained"] >= threshold
+    out["high_value"] = s["revenue"] >= threshold
     out["winback"] = out["lapsed"] & out["high_value"]
     out["risk_rising"] = (s["risk"] - s["risk_earlier"] >= rules.risk_rise - 1e-12).fillna(False)
     out["p_alive_falling"] = (s["p_alive_earlier"] - s["p_alive"] >= rules.p_alive_drop - 1e-12).fillna(False)
