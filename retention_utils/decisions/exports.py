@@ -48,7 +48,7 @@ Summary file (:data:`SUMMARY_COLUMNS`), one row per scenario in priority order: 
 ``priority``, ``as_of``, ``horizon_days``, ``eligible`` (customers whose rule holds before the priority
 order), ``assigned`` (in the list before the budget), ``listed`` (after the budget), ``budget``,
 ``budget_mode``, ``expected_value_total`` and ``expected_value_mean`` of the listed customers
-(currency over the horizon), ``score_meaning``, ``value_meaning``, ``recommendation_model``, ``note``.
+(currency over the horizon, rounded to cents), ``score_meaning``, ``value_meaning``, ``recommendation_model``, ``note``.
 Counts and amounts of a scenario with fewer than ``min_cell`` listed customers read ``"<10"``.
 
 Campaign-effect hook
@@ -127,8 +127,8 @@ def summary_table(lists: pd.DataFrame, assigned_counts: dict[str, int], eligible
         rows.append({"scenario": sc, "priority": prio, "as_of": as_of, "horizon_days": int(horizon_days),
                      "eligible": int(eligible.get(sc, 0)), "assigned": int(assigned_counts.get(sc, 0)),
                      "listed": len(sub), "budget": int(budget), "budget_mode": budget_mode,
-                     "expected_value_total": float(ev.sort_values().sum()) if len(sub) else 0.0,
-                     "expected_value_mean": float(ev.mean()) if len(sub) else float("nan"),
+                     "expected_value_total": round(float(ev.sort_values().sum()), 2) if len(sub) else 0.0,
+                     "expected_value_mean": round(float(ev.mean()), 2) if len(sub) else float("nan"),
                      "score_meaning": SCORE_MEANING[sc], "value_meaning": VALUE_MEANING[sc],
                      "recommendation_model": models.get(sc, ""), "note": notes.get(sc, "")})
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
