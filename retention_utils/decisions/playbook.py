@@ -149,11 +149,12 @@ def build_playbook(prep: SG.Prepared, as_of: DateLike, settings: PlaybookSetting
     seg = SG.rfm_segments(summ)
 
     # welcome
-    cohort = WE.welcome_cohort(orders, a, st.welcome_days)
+    firsts = WE.first_orders(orders)
+    cohort = WE.welcome_cohort(orders, a, st.welcome_days, firsts)
     wmodel, wscores = None, pd.DataFrame(index=cohort.index)
     try:
         wmodel = WE.fit_welcome_model(tx, orders, prep.products, prep.customers, start, a, h, st.welcome_burn_in_days,
-                                      st.welcome_top_departments, st.welcome_C, st.seed)
+                                      st.welcome_top_departments, st.welcome_C, st.seed, firsts=firsts)
         if len(cohort):
             p, X, contrib = WE.score_cohort(wmodel, tx, cohort, prep.products, prep.customers)
             wscores = X.join(p).join(contrib.add_prefix("contrib:"))

@@ -160,10 +160,12 @@ class WelcomeModel:
 def fit_welcome_model(tx_known: pd.DataFrame, orders_known: pd.DataFrame, products: pd.DataFrame | None,
                       customers: pd.DataFrame | None,
                       observation_start: DateLike, as_of: DateLike, horizon_days: int, burn_in_days: int = 60,
-                      top_n_departments: int = 5, C: float = 0.1, seed: int = 0, min_train: int = 30) -> WelcomeModel:
+                      top_n_departments: int = 5, C: float = 0.1, seed: int = 0, min_train: int = 30,
+                      firsts: pd.DataFrame | None = None) -> WelcomeModel:
     """Fit the second-order model on the training cohorts at ``as_of`` (module docstring).
     ``tx_known``: the lines known at ``as_of``; ``orders_known``: their orders
-    (:func:`retention_utils.decisions.signals.order_table`).
+    (:func:`retention_utils.decisions.signals.order_table`); ``firsts``: their :func:`first_orders`
+    when already computed.
 
     Raises :class:`PlaybookError` when fewer than ``min_train`` customers or only one label value are
     in the training cohorts (name the parameters to change: WELCOME_BURN_IN_DAYS, HORIZON_DAYS, AS_OF).
@@ -171,7 +173,7 @@ def fit_welcome_model(tx_known: pd.DataFrame, orders_known: pd.DataFrame, produc
     a = S.to_day(as_of, "as_of")
     start = S.to_day(observation_start, "observation_start")
     burn = start + pd.Timedelta(days=int(burn_in_days))
-    firsts = first_orders(orders_known)
+    firsts = first_orders(orders_known) if firsts is None else firsts
     cohort = firsts[(firsts["first_day"] >= burn) & (firsts["first_day"] + pd.Timedelta(days=int(horizon_days)) <= a + DAY)]
     y = second_order_labels(orders_known, cohort, horizon_days)
     if len(cohort) < min_train or y.nunique() < 2:
@@ -187,11 +189,12 @@ def fit_welcome_model(tx_known: pd.DataFrame, orders_known: pd.DataFrame, produc
     return WelcomeModel(est, features, X.join(y), depts, burn, float(C))
 
 
-def welcome_cohort(orders_known: pd.DataFrame, as_of: DateLike, welcome_days: int) -> pd.DataFrame:
+def welcome_cohort(orders_known: pd.DataFrame, as_of: DateLike, welcome_days: int,
+                   firsts: pd.DataFrame | None = None) -> pd.DataFrame:
     """:func:`first_orders` of the customers whose first order is in the last ``welcome_days`` days up to
     ``as_of`` (inclusive)."""
     a = S.to_day(as_of, "as_of")
-    firsts = first_orders(orders_known)
+    firsts = first_orders(orders_known) if firsts is None else firsts
     return firsts[firsts["first_day"] > a - pd.Timedelta(days=int(welcome_days))]
 
 
