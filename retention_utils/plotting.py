@@ -452,3 +452,70 @@ def qini_curves(curves: dict[str, pd.DataFrame], ax: plt.Axes | None = None, tit
     ax.set_title(title)
     ax.legend()
     return ax
+
+
+# ------------------------------------------------------------------------------------------------
+# decisions: the retention playbook (notebook 08)
+# ------------------------------------------------------------------------------------------------
+
+
+def playbook_gains(curve: pd.DataFrame, points: pd.DataFrame | None = None, budget: int | None = None,
+                   ax: plt.Axes | None = None) -> plt.Axes:
+    """Gains curves of the backtest: share of the value lost (y, %) captured by the first k customers of
+    each ranking (x = k), from :func:`retention_utils.decisions.backtest.gains_curve` (index
+    ``list_size``, one column per ranking; ``random`` drawn dashed). ``points``: realised lists at the
+    budget (index = name; ``customers``, ``value_captured``) drawn as markers; ``budget``: a vertical
+    line."""
+    ax = _ax(ax, (9.0, 5.0))
+    x = curve.index.to_numpy()
+    for col in curve.columns:
+        style = {"ls": "--", "color": "grey", "lw": 1} if col == "random" else {"lw": 2 if col.startswith("playbook") else 1.3}
+        ax.plot(x, curve[col].to_numpy() * 100, label=col, **style)
+    if points is not None:
+        for (name, r), m in zip(points.iterrows(), ["o", "s", "D", "^", "v"], strict=False):
+            ax.plot(r["customers"], r["value_captured"] * 100, marker=m, ls="none", ms=8, label=f"{name} (at budget)")
+    if budget is not None:
+        ax.axvline(budget, color="#c44e52", ls=":", lw=1)
+    ax.set_xlabel("customers contacted (first k of each ranking)")
+    ax.set_ylabel("% of the value lost captured")
+    ax.set_title("Value lost in the horizon, captured by each list")
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def department_forecasts(weekly: pd.DataFrame, forecast: pd.DataFrame, naive: pd.DataFrame | None = None,
+                         actual: pd.DataFrame | None = None, departments: list[str] | None = None,
+                         ncols: int = 3) -> plt.Figure:
+    """One panel per department: weekly revenue (history), the ETS forecast, the seasonal-naive
+    forecast (dashed) and, when given, the actual weeks of the forecast period."""
+    depts = list(departments or forecast.columns)
+    nrows = int(np.ceil(len(depts) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.8 * nrows), squeeze=False, sharex=True)
+    for ax, d in zip(axes.ravel(), depts, strict=False):
+        ax.plot(weekly.index, weekly[d], color="#4c72b0", lw=1.2, label="history")
+        if actual is not None:
+            ax.plot(actual.index, actual[d], color="black", lw=1.2, label="actual")
+        ax.plot(forecast.index, forecast[d], color="#dd8452", lw=2, label="ETS")
+        if naive is not None:
+            ax.plot(naive.index, naive[d], color="grey", ls="--", lw=1, label="seasonal naive")
+        ax.set_title(d, fontsize=10)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    for ax in axes.ravel()[len(depts):]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=7)
+    fig.supylabel("weekly revenue")
+    return fig
+
+
+def reliability(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """Reliability diagram from a calibration table (``mean_predicted``, ``observed_rate``; e.g.
+    :func:`retention_utils.models.prediction.calibration_table`) with the diagonal."""
+    ax = _ax(ax, (5.0, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
+    ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", color="#4c72b0")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability (bins of equal count)")
+    ax.set_ylabel("observed rate")
+    ax.set_title(title)
+    return ax

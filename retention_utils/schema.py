@@ -333,16 +333,101 @@ def rename_columns(df: pd.DataFrame, mapping: Mapping[str, str], table: str = "t
     return df.rename(columns={src: canon for canon, src in mapping.items()})
 
 
-def write_checked_csv(table: pd.DataFrame, path: str | Path, columns: Iterable[str], what: str) -> Path:
+#: File, in an export folder, listing the files this package wrote there with their SHA-256 digests
+#: (:func:`write_checked_csv` / :func:`write_checked_parquet` with ``manifest=True``).
+MANIFEST_NAME = "MANIFEST.retention_utils.json"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_manifest(folder: Path) -> dict[str, str]:
+    import json
+
+    m = folder / MANIFEST_NAME
+    if not m.exists():
+        return {}
+    try:
+        data = json.loads(m.read_text(encoding="utf-8"))
+        files = data["files"]
+        if data.get("written_by") != "retention_utils" or not isinstance(files, dict):
+            raise ValueError
+    except (ValueError, KeyError, TypeError) as err:
+        raise FileExistsError(f"{m} exists but is not a manifest written by retention_utils; move it away") from err
+    return {str(k): str(v) for k, v in files.items()}
+
+
+def claim_export_path(path: str | Path) -> None:
+    """Refuse to overwrite a file this package did not write: raise ``FileExistsError`` when ``path``
+    exists and is not listed in its folder's manifest (:data:`MANIFEST_NAME`) with its current SHA-256
+    digest (a file written by someone else, or ours edited since). Nothing is written."""
+    p = Path(path)
+    if not p.exists():
+        return
+    recorded = _read_manifest(p.parent).get(p.name)
+    if recorded is None:
+        raise FileExistsError(f"{p} exists and was not written by retention_utils (not in {MANIFEST_NAME}); "
+                              "move it away or write to another folder (--output-dir)")
+    if recorded != _sha256(p):
+        raise FileExistsError(f"{p} was changed since retention_utils wrote it (its digest differs from "
+                              f"{MANIFEST_NAME}); move it away or write to another folder (--output-dir)")
+
+
+def record_export(path: str | Path) -> None:
+    """Add ``path`` with its SHA-256 digest to its folder's manifest (:data:`MANIFEST_NAME`)."""
+    import json
+
+    p = Path(path)
+    files = _read_manifest(p.parent)
+    files[p.name] = _sha256(p)
+    body = {"written_by": "retention_utils", "note": "files written by retention_utils in this folder, with their "
+            "SHA-256; a listed file is overwritten by the next run only while its digest matches",
+            "files": dict(sorted(files.items()))}
+    (p.parent / MANIFEST_NAME).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+
+
+def _check_layout(table: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    if list(table.columns) != list(columns):
+        raise ValueError(f"{what} columns must be {list(columns)}, got {list(table.columns)}")
+
+
+def write_checked_csv(table: pd.DataFrame, path: str | Path, columns: Iterable[str], what: str,
+                      manifest: bool = False) -> Path:
     """Write a table meant for other tools (e.g. the retention playbook) as CSV: UTF-8, header, no
     index, floats with 10 significant digits, missing values as empty fields; creates the folder.
 
     Raises ``ValueError`` when ``table``'s columns are not exactly ``columns`` in that order, so a
-    reader can rely on the layout. Returns the path written.
+    reader can rely on the layout. With ``manifest=True`` the file is written only if
+    :func:`claim_export_path` allows it (``FileExistsError`` otherwise: an export never overwrites a
+    file it did not write) and is then recorded in the folder's manifest. Returns the path written.
     """
-    if list(table.columns) != list(columns):
-        raise ValueError(f"{what} columns must be {list(columns)}, got {list(table.columns)}")
+    _check_layout(table, columns, what)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    if manifest:
+        claim_export_path(p)
     table.to_csv(p, index=False, float_format="%.10g")
+    if manifest:
+        record_export(p)
+    return p
+
+
+def write_checked_parquet(table: pd.DataFrame, path: str | Path, columns: Iterable[str], what: str,
+                          manifest: bool = False) -> Path:
+    """:func:`write_checked_csv` for Parquet (pyarrow, no index, column dtypes kept)."""
+    _check_layout(table, columns, what)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if manifest:
+        claim_export_path(p)
+    table.to_parquet(p, index=False, engine="pyarrow")
+    if manifest:
+        record_export(p)
     return p
