@@ -14,7 +14,9 @@ import pytest
 
 import retention_utils
 from retention_utils import schema as S
+from retention_utils.causal import panel as causal_panel
 from retention_utils.data import cleaning
+from retention_utils.decisions import backtest, playbook, recommendations, seasonal, signals, welcome
 from retention_utils.models import clv, prediction, survival
 from retention_utils.recommend import split
 from retention_utils.tables import cohorts, cutoffs, durations, summary
@@ -64,6 +66,31 @@ CALLS = {
     "tables.summary.btyd_summary": lambda d: summary.btyd_summary(TX, d),
     "tables.summary.customer_summary": lambda d: summary.customer_summary(TX, d),
     "tables.summary.calibration_holdout_split": lambda d: summary.calibration_holdout_split(TX, d),
+    # the wings: campaign effects and the retention playbook (dates are parsed before anything else)
+    "causal.panel.campaign_cross_section": lambda d: causal_panel.campaign_cross_section(TX, None, "A", d, "2017-06-30"),
+    "causal.panel.campaign_windows": lambda d: causal_panel.campaign_windows(pd.DataFrame(), d, "2017-06-30"),
+    "causal.panel.first_contact_cohorts": lambda d: causal_panel.first_contact_cohorts(None, [], d),
+    "causal.panel.household_week_panel": lambda d: causal_panel.household_week_panel(TX, d, "2017-06-30"),
+    "causal.panel.n_panel_weeks": lambda d: causal_panel.n_panel_weeks(d, "2017-06-30"),
+    "causal.panel.top_departments": lambda d: causal_panel.top_departments(TX, None, d),
+    "causal.panel.week_index": lambda d: causal_panel.week_index(pd.Series(dtype="datetime64[ns]"), d),
+    "decisions.backtest.outcomes": lambda d: backtest.outcomes(TX, d, 30),
+    "decisions.playbook.backtest_as_of": lambda d: playbook.backtest_as_of(d, 92),
+    "decisions.playbook.build_playbook": lambda d: playbook.build_playbook(None, d),
+    "decisions.recommendations.cold_start_items": lambda d: recommendations.cold_start_items(TX, None, None, d),
+    "decisions.recommendations.popularity_by_department": lambda d: recommendations.popularity_by_department(TX, None, d),
+    "decisions.recommendations.seasonal_items": lambda d: recommendations.seasonal_items(None, TX, None, None, [], None, d),
+    "decisions.seasonal.customer_affinity": lambda d: seasonal.customer_affinity(TX, None, d, None, 4),
+    "decisions.seasonal.weekly_department_revenue": lambda d: seasonal.weekly_department_revenue(TX, None, d),
+    "decisions.signals.btyd_values": lambda d: signals.btyd_values(TX, d, 30),
+    "decisions.signals.hazard_ratio": lambda d: signals.hazard_ratio(TX, d, 30),
+    "decisions.signals.known_at": lambda d: signals.known_at(TX, d),
+    "decisions.signals.prepare": lambda d: signals.prepare(None, d, 30),
+    "decisions.signals.repurchase_risk": lambda d: signals.repurchase_risk(None, d),
+    "decisions.signals.Prepared.lines_at": lambda d: signals.Prepared.lines_at(type("P", (), {"tx": TX})(), d),
+    "decisions.signals.Prepared.orders_at": lambda d: signals.Prepared.orders_at(type("P", (), {"orders": TX})(), d),
+    "decisions.welcome.fit_welcome_model": lambda d: welcome.fit_welcome_model(TX, None, None, None, "2017-01-01", d, 30),
+    "decisions.welcome.welcome_cohort": lambda d: welcome.welcome_cohort(None, d, 90),
 }
 
 

@@ -247,6 +247,7 @@ def top_departments(tx: pd.DataFrame, products: pd.DataFrame, before: DateLike, 
     """The ``n`` departments with the largest spend strictly before ``before`` (ties by name), the
     department-mix features of :func:`pre_period_features`. Empty when ``products`` has no
     ``department``."""
+    before = S.to_day(before, "before")  # dates first: one rule, refused early
     if products is None or S.DEPARTMENT not in products:
         return []
     cut = S.to_day(before, "before")
@@ -458,6 +459,8 @@ def campaign_cross_section(
     for an unknown type, a type without usable campaigns (naming why each is unusable), or when no
     treated or no control household remains.
     """
+    observation_start = S.to_day(observation_start, "observation_start")  # dates first: one rule, refused early
+    observation_end = S.to_day(observation_end, "observation_end")  # dates first: one rule, refused early
     if campaign_type not in data.types:
         raise ValueError(f"campaign_type {campaign_type!r} not in the data; types: {data.types}")
     windows = campaign_windows(data.campaigns, observation_start, observation_end, pre_weeks, shift_weeks)
@@ -560,6 +563,7 @@ def first_contact_cohorts(data: CampaignData, customers: Sequence[str], observat
     and ``cohort`` (float64: :func:`week_index` of ``first_start``; NaN = never contacted, the
     never-treated controls). Ties in the first start go to the smaller campaign id.
     """
+    observation_start = S.to_day(observation_start, "observation_start")  # dates first: one rule, refused early
     idx = pd.Index(sorted(map(str, customers)), name=S.CUSTOMER_ID)
     e = data.exposure.sort_values([S.CUSTOMER_ID, "start_date", CAMPAIGN_ID], kind="stable", key=_id_key)
     first = e.drop_duplicates(S.CUSTOMER_ID).set_index(S.CUSTOMER_ID).reindex(idx)

@@ -160,7 +160,7 @@ def welcome_evaluation(y: pd.Series, p: pd.Series, n_bins: int = 5) -> tuple[flo
     ``n_bins`` bins of equal count."""
     from sklearn.metrics import roc_auc_score
 
-    from ..models.prediction import calibration_table
+    from ..scoring import calibration_table
 
     y = y.astype("int64")
     if len(y) == 0 or y.nunique() < 2:

@@ -87,7 +87,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 EFFECTS_FILE = Path("causal") / "household_effects.csv"
 #: Accepted names of its columns, in order of preference.
 EFFECT_ID_COLUMNS: tuple[str, ...] = (S.CUSTOMER_ID, "household_id", "pseudonym")
-EFFECT_VALUE_COLUMNS: tuple[str, ...] = ("effect_weekly_spend", "effect_on_weekly_spend", "weekly_spend_effect",
+EFFECT_VALUE_COLUMNS: tuple[str, ...] = ("effect_spend_per_week", "effect_weekly_spend", "effect_on_weekly_spend", "weekly_spend_effect",
                                          "effect")
 EXPORT_FOLDER = "playbook"
 

@@ -131,6 +131,7 @@ def build_playbook(prep: SG.Prepared, as_of: DateLike, settings: PlaybookSetting
     :func:`retention_utils.decisions.signals.prepare` of a cleaned dataset with the same horizon as
     ``settings``. Raises :class:`PlaybookError` when a core model cannot be fitted (the message names the
     parameter to change)."""
+    as_of = S.to_day(as_of, "as_of")  # dates first: one rule, refused early
     st = settings or PlaybookSettings()
     if prep.horizon_days != st.horizon_days:
         raise PlaybookError(f"the data was prepared for a {prep.horizon_days}-day horizon, the settings say {st.horizon_days}")

@@ -33,6 +33,7 @@ from scipy import sparse
 from .. import schema as S
 from ..recommend import models as R
 from ..recommend import split
+from ..recommend.ranking import top_k_stored
 from ..schema import DAY, DateLike
 
 ITEM_COLUMNS = (S.CUSTOMER_ID, S.PRODUCT_ID, "rank", "kind")
@@ -116,7 +117,7 @@ def tifu_items(data: R.Interactions, households: pd.Index, n_repeat: int = 3, n_
                 continue
             s = np.where(mask, scores, np.nan)
             s = np.where(s > 0, s, np.nan)  # a zero score is no recommendation
-            top = R.top_k_stored(users[a:a + chunk], items, sparse.csr_matrix(np.nan_to_num(s, nan=0.0)), int(n))
+            top = top_k_stored(users[a:a + chunk], items, sparse.csr_matrix(np.nan_to_num(s, nan=0.0)), int(n))
             parts.append(top.assign(kind=kind))
     out = pd.concat(parts, ignore_index=True)
     out["_o"] = np.where(out["kind"] == "repeat", 0, 1)
@@ -159,6 +160,7 @@ def cold_start_items(tx_known: pd.DataFrame, products: pd.DataFrame, first_order
                      k: int = 5, popularity_days: int = 90) -> pd.DataFrame:
     """Welcome items (module docstring). ``first_order_ids``: Series customer_id -> order_id of their
     first order. All items are ``"explore"`` (new to the customer beyond the first basket)."""
+    as_of = S.to_day(as_of, "as_of")  # dates first: one rule, refused early
     if len(first_order_ids) == 0:
         return _empty()
     labels = product_labels(products)
@@ -186,6 +188,7 @@ def seasonal_items(data: R.Interactions, tx_known: pd.DataFrame, products: pd.Da
     """Seasonal items: the customer's own most frequent products in the ``rising`` departments
     (``"repeat"``), padded with the most popular products of their ``top_department`` (Series
     customer_id -> department) that they never bought (``"explore"``)."""
+    as_of = S.to_day(as_of, "as_of")  # dates first: one rule, refused early
     if len(households) == 0 or not rising:
         return _empty()
     labels = product_labels(products)
@@ -193,7 +196,7 @@ def seasonal_items(data: R.Interactions, tx_known: pd.DataFrame, products: pd.Da
     cols = np.flatnonzero(data.items.astype(str).isin(in_rising))
     rows = data.rows(np.asarray(households), allow_unknown=True)
     own = R._rows_or_empty(data.counts, rows)[:, cols].tocsr()
-    repeat = R.top_k_stored(np.asarray(households), np.asarray(data.items[cols]), own, int(k)).assign(kind="repeat")
+    repeat = top_k_stored(np.asarray(households), np.asarray(data.items[cols]), own, int(k)).assign(kind="repeat")
     pop = popularity_by_department(tx_known, products, as_of, popularity_days)
     pools = {d: list(g[S.PRODUCT_ID]) for d, g in pop.groupby(S.DEPARTMENT, sort=True)}
     pad = []

@@ -40,6 +40,9 @@ from ..models import clv, segments
 from ..models import prediction as P
 from ..models import survival as sv
 from ..schema import DAY, DateLike
+from ..tables import covariates as CV
+from ..tables import cutoffs as CT
+from ..tables import durations as DU
 from ..tables.summary import canonical_order, customer_summary
 from .scenarios import PlaybookError
 
@@ -80,7 +83,7 @@ class Prepared:
 
     tx: pd.DataFrame
     orders: pd.DataFrame
-    history: P.CustomerHistory
+    history: CT.CustomerHistory
     products: pd.DataFrame | None
     customers: pd.DataFrame | None
     observation_start: pd.Timestamp
@@ -96,14 +99,15 @@ class Prepared:
 def prepare(ds: Any, observation_start: DateLike, horizon_days: int) -> Prepared:
     """:class:`Prepared` from a cleaned :class:`retention_utils.data.datasets.Dataset`; the repurchase
     features' trend window is ``horizon_days`` (as in notebook 04)."""
+    observation_start = S.to_day(observation_start, "observation_start")  # dates first: one rule, refused early
     tx = canonical_order(ds.transactions)
     if ds.products is not None and S.DEPARTMENT in ds.products:
         dept = tx[S.PRODUCT_ID].map(ds.products.drop_duplicates(S.PRODUCT_ID).set_index(S.PRODUCT_ID)[S.DEPARTMENT])
         tx = tx.assign(**{S.DEPARTMENT: dept.fillna("(unknown product)").to_numpy()})
     camp = None
     if "campaigns" in ds.tables and "campaign_descriptions" in ds.tables:
-        camp = P.campaign_exposure(ds.tables["campaigns"], ds.tables["campaign_descriptions"])
-    history = P.CustomerHistory(tx, ds.products, ds.customers, camp, trend_window_days=int(horizon_days))
+        camp = CV.campaign_exposure(ds.tables["campaigns"], ds.tables["campaign_descriptions"])
+    history = CT.CustomerHistory(tx, ds.products, ds.customers, camp, trend_window_days=int(horizon_days))
     return Prepared(tx, order_table(tx, assume_canonical=True), history, ds.products, ds.customers, S.to_day(observation_start, "observation_start"),
                     int(horizon_days))
 
@@ -151,14 +155,14 @@ def repurchase_risk(prep: Prepared, as_of: DateLike, settings: RepurchaseSetting
     a = S.to_day(as_of, "as_of")
     h = prep.horizon_days
     try:
-        cutoffs = P.plan_cutoffs(prep.observation_start, a, h, st.step_days, st.min_history_days)
-        splits = P.time_splits(cutoffs, h, n_folds=1)
+        cutoffs = CT.plan_cutoffs(prep.observation_start, a, h, st.step_days, st.min_history_days)
+        splits = CT.time_splits(cutoffs, h, n_folds=1)
     except ValueError as err:
         raise PlaybookError(f"repurchase model at as_of {a.date()}: {err}; move AS_OF later or shorten HORIZON_DAYS") from err
     history = prep.history
     assert splits.scoring_date == a + DAY and max(splits.cutoffs) + pd.Timedelta(days=h) <= a + DAY
     panel = history.panel(splits.cutoffs, h)
-    features = P.model_feature_columns(panel, [c for c in splits.cutoffs if c != splits.test])
+    features = CT.model_feature_columns(panel, [c for c in splits.cutoffs if c != splits.test])
     estimator = dict(P.model_candidates(seed=seed, n_jobs=1))[st.model][0]
     tuned = P.Tuned(st.model, estimator, features, pd.DataFrame(), dict(st.params), {}, None)
     fitted = P.deploy(tuned, st.calibration, panel, splits)
@@ -178,10 +182,10 @@ def hazard_ratio(tx_known: pd.DataFrame, as_of: DateLike, horizon_days: int) -> 
     :data:`retention_utils.models.survival.NEXT_PURCHASE_COVARIATES`)."""
     a = S.to_day(as_of, "as_of")
     earlier = a - pd.Timedelta(days=int(horizon_days))
-    train = sv.next_purchase_table(tx_known, earlier, a)
-    cox = sv.fit_cox(train, list(sv.NEXT_PURCHASE_COVARIATES), event_col=sv.PURCHASED)
-    now = sv.next_purchase_score(cox, sv.next_purchase_table(tx_known, a))
-    before = sv.next_purchase_score(cox, sv.next_purchase_table(tx_known, earlier))
+    train = DU.next_purchase_table(tx_known, earlier, a)
+    cox = sv.fit_cox(train, list(sv.NEXT_PURCHASE_COVARIATES), event_col=DU.PURCHASED)
+    now = sv.next_purchase_score(cox, DU.next_purchase_table(tx_known, a))
+    before = sv.next_purchase_score(cox, DU.next_purchase_table(tx_known, earlier))
     ratio = (now.reindex(before.index) / before).rename("hazard_ratio")
     return ratio, cox
 
@@ -237,4 +241,4 @@ def rfm_segments(summary: pd.DataFrame) -> pd.Series:
 
 def churn_tau(tx_known: pd.DataFrame, percentile: float = 0.9, basis: str = "customer_max") -> int:
     """Notebook 05's churn threshold tau (days) from the gaps known at the as-of date."""
-    return sv.churn_threshold(tx_known, percentile, basis).tau_days
+    return DU.churn_threshold(tx_known, percentile, basis).tau_days
