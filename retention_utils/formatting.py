@@ -119,7 +119,11 @@ def column(s: pd.Series, digits: int = DIGITS, per_value: bool = True, approx: b
     if decimals is not None and pd.api.types.is_float_dtype(s):
         return s.map(lambda v: number(float(v), decimals=decimals))
     if per_value and pd.api.types.is_float_dtype(s):
-        return s.map(lambda v: number(float(v), digits))
+        # a value 1e12 times smaller than the column's largest is rounding noise of a zero (the mean of
+        # centred principal components): it prints as 0, not as -9.3e-17
+        finite = s[np.isfinite(s.to_numpy(dtype="float64", na_value=np.nan))].abs()
+        tiny = float(finite.max()) * 1e-12 if len(finite) else 0.0
+        return s.map(lambda v: number(0.0 if abs(float(v)) <= tiny else float(v), digits))
     if _integer_column(s):
         return s.map(lambda v: number(int(v)) if not _is_missing(v) else MISSING)
     if pd.api.types.is_float_dtype(s):

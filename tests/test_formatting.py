@@ -35,3 +35,8 @@ def test_table_significant_digits_per_column_counts_as_integers():
     assert per["estimate"].tolist() == ["0.2426", "-9,582"]
     ap = F.table(pd.DataFrame({"clv": [7.27, 8005.79]}), approx=("clv",))
     assert ap["clv"].tolist() == ["≈ 7.270", "≈ 8,006"]
+
+
+def test_rounding_noise_of_a_zero_prints_as_zero():
+    t = F.table(pd.DataFrame({"mean": [-9.253e-17, 6.83, 1.2e-3]}))
+    assert t["mean"].tolist() == ["0.000", "6.830", "0.001200"]

@@ -97,3 +97,9 @@ def test_approx_marked_numbers_get_a_relative_tolerance():
     assert N.compare_text("b ≈ 195", "b ≈ 196") is None  # one unit
     assert N.compare_text("b ≈ 195", "b ≈ 199") is not None  # 2 %: a real change
     assert N.compare_text("total 2,018,244", "total 2,018,250") is not None  # unmarked integer: exact
+
+
+def test_dict_records_compare_keys_as_a_set():
+    a = {"name": "sizes", "value": {"b": 1, "a": 2}, "kind": "count"}
+    b = {"name": "sizes", "value": {"a": 2, "b": 1}, "kind": "count"}
+    assert N.compare_records(a, b) is None
