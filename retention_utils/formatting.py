@@ -138,13 +138,16 @@ def column(s: pd.Series, digits: int = DIGITS, per_value: bool = True, approx: b
 
 def table(df: pd.DataFrame | pd.Series, digits: int | Mapping[str, int] = DIGITS,
           percent_columns: tuple[str, ...] = (), per_value: bool = True,
-          approx: tuple[str, ...] | bool = (), decimals: int | None = None) -> pd.DataFrame:
+          approx: tuple[str, ...] | bool = (), decimals: int | None = None,
+          row_decimals: Mapping[Any, int] | None = None) -> pd.DataFrame:
     """A table for display by the rule: every cell a string, columns formatted one by one
     (:func:`column`), index and column labels kept. ``digits`` is one number or ``{column: digits}``
     (columns not named get :data:`DIGITS`); ``percent_columns`` print as percentages with one decimal;
     ``per_value=False`` gives each float column one number of decimals;
     ``approx`` (column names, or ``True`` for all) marks model estimates with ``≈``; ``decimals``
-    fixes the decimals of every float column (quantities known to an absolute precision).
+    fixes the decimals of every float column (quantities known to an absolute precision);
+    ``row_decimals`` gives some rows fewer (``{"ALS": 2}``: rows whose label, or first index level, is
+    ``"ALS"``), for results known less precisely than the others.
     A Series is shown as a one-column table. The numbers themselves are not changed: format for display
     only, compute on the original."""
     frame = df.to_frame() if isinstance(df, pd.Series) else df
@@ -155,6 +158,12 @@ def table(df: pd.DataFrame | pd.Series, digits: int | Mapping[str, int] = DIGITS
         out[c] = frame[c].map(percent) if c in percent_columns else column(frame[c], d, per_value, ap, decimals)
     res = pd.DataFrame(out, index=frame.index)
     res.columns = frame.columns
+    for label, d in (row_decimals or {}).items():
+        rows = [i for i, lab in enumerate(frame.index) if (lab[0] if isinstance(lab, tuple) else lab) == label]
+        for c in frame.columns:
+            if pd.api.types.is_float_dtype(frame[c]) and c not in percent_columns:
+                for i in rows:
+                    res.iat[i, list(frame.columns).index(c)] = number(float(frame[c].iat[i]), decimals=d)
     return res
 
 

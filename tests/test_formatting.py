@@ -40,3 +40,9 @@ def test_table_significant_digits_per_column_counts_as_integers():
 def test_rounding_noise_of_a_zero_prints_as_zero():
     t = F.table(pd.DataFrame({"mean": [-9.253e-17, 6.83, 1.2e-3]}))
     assert t["mean"].tolist() == ["0.000", "6.830", "0.001200"]
+
+
+def test_row_decimals_for_results_known_less_precisely():
+    df = pd.DataFrame({"ndcg": [0.15612, 0.17321]}, index=pd.MultiIndex.from_tuples([("ALS", 5), ("TIFU-KNN", 5)]))
+    t = F.table(df, decimals=3, row_decimals={"ALS": 2})
+    assert t["ndcg"].tolist() == ["0.16", "0.173"]

@@ -524,3 +524,11 @@ def test_user_knn_neighbour_ties_go_to_the_lower_row():
     assert top(m.recommend(["h0"], 2), "h0") == ["a", "c"]
     w = m.neighbours(np.array([0]))
     assert w[0, 1] > 0 and w[0, 2] == 0
+
+
+def test_format_results_coarse_models():
+    tab = pd.DataFrame({"model": ["ALS", "m"], "k": [10, 10], "n_households": [7, 7], "ndcg": [0.19612, 0.19612],
+                        "ndcg_low": [0.1861, 0.1861], "ndcg_high": [0.20749, 0.20749], "repeat_share": [0.98765, 0.98765]})
+    out = format_results(tab, coarse={"ALS": 2})
+    assert out.loc[("ALS", 10), "NDCG"] == "0.20 [0.19, 0.21]" and out.loc[("m", 10), "NDCG"] == "0.196 [0.186, 0.207]"
+    assert out.loc[("ALS", 10), "repeat share"] == 0.99 and out.loc[("m", 10), "repeat share"] == 0.988

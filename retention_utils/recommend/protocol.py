@@ -403,12 +403,14 @@ def compare_to_baseline(
     return pd.DataFrame(rows).set_index("model")
 
 
-def format_results(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+def format_results(table: pd.DataFrame, digits: int = 3, coarse: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Display form of :func:`results_table`: index (model, k); each CI metric as
     ``"0.196 [0.186, 0.207]"``, other metrics rounded to ``digits`` (show them with
-    ``retention_utils.formatting.table(..., decimals=digits)`` so no display format adds digits); column names ``NDCG``,
-    ``recall``, ``precision``, ``hit rate``, ``repeat recall``, ``explore recall``, ``repeat share``,
-    ``households``."""
+    ``retention_utils.formatting.table(..., decimals=digits, row_decimals=coarse)`` so no display format
+    adds digits); column names ``NDCG``, ``recall``, ``precision``, ``hit rate``, ``repeat recall``,
+    ``explore recall``, ``repeat share``, ``households``. ``coarse`` maps a model to fewer decimals: a
+    model whose lists depend on the machine's floating point (ALS: factors 1e-11 apart between BLAS
+    kernels flip a few near-tied products) is shown at the precision its results keep across machines."""
     names = {
         "ndcg": "NDCG",
         "recall": "recall",
@@ -418,6 +420,8 @@ def format_results(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         "explore_recall": "explore recall",
         "repeat_share": "repeat share",
     }
+    coarse = dict(coarse or {})
+    dec = [coarse.get(m, digits) for m in table["model"]]
     out = pd.DataFrame(index=pd.MultiIndex.from_frame(table[["model", "k"]]))
     for col, label in names.items():
         if col not in table:
@@ -426,10 +430,10 @@ def format_results(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         if f"{col}_low" in table:
             lo, hi = table[f"{col}_low"].to_numpy(), table[f"{col}_high"].to_numpy()
             out[label] = [
-                f"{a:.{digits}f} [{b:.{digits}f}, {c:.{digits}f}]" for a, b, c in zip(v, lo, hi, strict=True)
+                f"{a:.{d}f} [{b:.{d}f}, {c:.{d}f}]" for a, b, c, d in zip(v, lo, hi, dec, strict=True)
             ]
         else:
-            out[label] = np.round(v, digits)
+            out[label] = [round(float(a), d) for a, d in zip(v, dec, strict=True)]
     out["households"] = table["n_households"].to_numpy()
     return out
 
