@@ -50,9 +50,11 @@ lint: $(STAMP) ## ruff over the package, tests and benchmarks
 benchmark: $(STAMP) ## run every benchmarks/*.py script (ratios measured in one run)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
-lock: ## re-resolve pyproject.toml's ranges into requirements.lock (in a throwaway venv)
+lock: ## add new pyproject.toml dependencies to requirements.lock without moving any existing pin
 	rm -rf .lockvenv && $(PY) -m venv .lockvenv
-	.lockvenv/bin/python -m pip install --quiet ".[dev]" "setuptools>=77"
+	# the current lock is a constraint: only packages it does not pin yet are resolved (a conflict stops here)
+	grep -v '^-e' requirements.lock | grep -v '^#' > .lockvenv/constraints.txt
+	.lockvenv/bin/python -m pip install --quiet -c .lockvenv/constraints.txt ".[dev]" "setuptools>=77"
 	{ echo "# Exact versions for Python 3.11, resolved from pyproject.toml (dependencies + [dev]) by 'make lock'."; \
 	  echo "# Installed with pip only: pip install -r requirements.lock && pip install --no-deps --no-build-isolation -e ."; \
 	  echo "setuptools==80.9.0"; \
