@@ -363,11 +363,18 @@ def repeat_purchase_tracking(
 
     The cohort is every customer whose first purchase day is in ``[start, calibration_end]``.
     Purchases follow the BTYD convention of :func:`retention_utils.tables.summary.btyd_summary`: one purchase
-    per customer and calendar day, the first one is not a repeat. By the end of day ``d`` a customer
-    first seen on day ``f <= d`` has made ``X(d - f)`` repeat purchases, so the cohort's expected
-    cumulative count is ``sum_i E[X((d - f_i) / unit)]`` with the model's unconditional expectation
-    E[X(t)] (FHL 2005a eq. 9; :meth:`retention_utils.models.btyd.BetaGeoFitter.expected_purchases` without
-    customer data), fitted on the calibration period.
+    per customer and calendar day, the first one is not a repeat.
+
+    **Which day a row stands for.** Each row is indexed by its last day ``d`` and stands for the *end*
+    of that day: ``actual_cumulative`` counts the cohort's repeat purchase days up to and including
+    ``d``, and a customer first seen on day ``f <= d`` has then been a customer for ``d + 1 - f`` days,
+    so the expected cumulative count is ``sum_i E[X((d + 1 - f_i) / unit)]`` with the model's
+    unconditional expectation E[X(t)] (FHL 2005a eq. 9;
+    :meth:`retention_utils.models.btyd.BetaGeoFitter.expected_purchases` without customer data), fitted
+    on the calibration period. With weekly rows from ``start`` (day offsets counted from 0), row ``k``
+    is day ``7k - 1`` and covers ages up to ``7k - f`` days: the convention of the R BTYD walkthrough
+    and of lifetimes' ``expected_cumulative_transactions``, whose published CDNOW values it reproduces
+    (Pareto/NBD, weeks 20-25: 1308.91 ... 1674.32; tested).
 
     Parameters
     ----------
@@ -421,7 +428,10 @@ def repeat_purchase_tracking(
     actual_cum = np.searchsorted(np.sort(rep_off), offsets, side="right").astype("float64")
 
     f_off, f_n = np.unique((cohort - t0).dt.days.to_numpy(), return_counts=True)
-    age = np.clip(offsets[:, None] - f_off[None, :], 0, None) / unit  # (rows, first days), time_unit
+    # a row stands for the END of its day d: a customer first seen on day f <= d is then d + 1 - f days old
+    # (lifetimes' expected_cumulative_transactions and the R BTYD walkthrough: period k covers ages up to
+    # 7k - f); customers first seen after d are not yet in the cohort (age 0, E[X(0)] = 0)
+    age = np.clip(offsets[:, None] + 1 - f_off[None, :], 0, None) / unit  # (rows, first days), time_unit
     ex = np.asarray(model.expected_purchases(age), dtype="float64").reshape(age.shape)
     expected_cum = ex @ f_n.astype("float64")
 
