@@ -703,3 +703,60 @@ def read_at_risk_table(path: str | os.PathLike) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# what the CLV notebook needs
+# ------------------------------------------------------------------------------------------------
+
+#: repeat buyers in the calibration period below which BTYD and Gamma-Gamma estimates are not worth fitting
+MIN_REPEAT_CUSTOMERS = 10
+
+
+def require_btyd_data(
+    tx: pd.DataFrame, observation_start: DateLike, calibration_end: DateLike, observation_end: DateLike
+) -> None:
+    """What the CLV notebook (06) needs, checked in its first analysis cell, in this order:
+
+    1. ``observation_start < calibration_end < observation_end``;
+    2. an order on ``observation_end``'s day or later: the holdout may not run past the last order
+       (:func:`retention_utils.tables.summary.calibration_holdout_split`: unobserved days would look like
+       inactivity);
+    3. at least :data:`MIN_REPEAT_CUSTOMERS` customers with a repeat purchase day in the calibration
+       period (the transaction models and the Gamma-Gamma spend model are fitted on repeat purchases);
+    4. among the calibration customers, some who buy in the holdout and some who do not (the holdout
+       ROC-AUC of "buys again").
+
+    Raises :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first need that
+    fails, with the dates or counts and the parameter to change).
+    """
+    start, cal, end = (S.to_day(d, w) for d, w in ((observation_start, "OBSERVATION_START"),
+                                                   (calibration_end, "CALIBRATION_END"), (observation_end, "OBSERVATION_END")))
+    if not start < cal < end:
+        raise S.InsufficientDataError(
+            f"customer lifetime value needs OBSERVATION_START < CALIBRATION_END < OBSERVATION_END, got {start.date()}, "
+            f"{cal.date()}, {end.date()}."
+        )
+    day = tx[S.ORDER_TS].dt.normalize()
+    last = day.max()
+    if last < end:
+        raise S.InsufficientDataError(
+            f"the CLV holdout runs to OBSERVATION_END ({end.date()}) but the last order is on {last.date()}: the days "
+            f"in between are not observed; set OBSERVATION_END to {last.date()} or earlier."
+        )
+    days = pd.DataFrame({"c": tx[S.CUSTOMER_ID].to_numpy(), "d": day.to_numpy()}).drop_duplicates()
+    in_cal = days[days["d"] <= cal]
+    n_cal = int(in_cal["c"].nunique())
+    repeat = int((in_cal.groupby("c").size() > 1).sum())
+    if repeat < MIN_REPEAT_CUSTOMERS:
+        raise S.InsufficientDataError(
+            f"the BTYD and spend models are fitted on repeat purchases and need at least {MIN_REPEAT_CUSTOMERS} customers "
+            f"who bought on two days by CALIBRATION_END ({cal.date()}); the data has {repeat:,} of {n_cal:,}."
+        )
+    holdout = days.loc[(days["d"] > cal) & (days["d"] <= end), "c"].unique()
+    came_back = int(pd.Index(in_cal["c"].unique()).isin(holdout).sum())
+    if came_back == 0 or came_back == n_cal:
+        raise S.InsufficientDataError(
+            f"the holdout check needs calibration customers who buy again after CALIBRATION_END and customers who do "
+            f"not; {came_back:,} of {n_cal:,} buy again in {(cal + S.DAY).date()} .. {end.date()}."
+        )

@@ -91,8 +91,10 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
+from ..schema import CUSTOMER_ID as S_CUSTOMER
+from ..schema import ORDER_TS as S_ORDER_TS
 from ..schema import DateLike
-from ..tables.durations import DURATION, EVENT, PURCHASED, _name, check_durations
+from ..tables.durations import DURATION, EVENT, PURCHASED, _name, check_durations, churn_durations
 
 
 class CovariateError(ValueError):
@@ -784,3 +786,78 @@ def calibration_at_horizon(
     return pd.DataFrame(rows).set_index("risk_group")
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# what the churn notebook needs
+# ------------------------------------------------------------------------------------------------
+
+#: churn events and censored customers at the landmark below which the held-out validation (a
+#: stratified split, ten calibration groups, C-index) has nothing to work with
+MIN_EVENTS = 10
+
+
+def require_churn_data(
+    tx: pd.DataFrame,
+    observation_end: DateLike,
+    tau_percentile: float = 0.9,
+    tau_basis: str = "customer_max",
+    window_days: int = 30,
+    label_check_days: int = 90,
+    min_group_customers: int = 50,
+    n_clusters: int = 6,
+) -> None:
+    """What the churn notebook (05) needs, checked in its first analysis cell, in this order:
+
+    1. customers who bought on two different days (``tau`` is a percentile of the gaps);
+    2. data starting at least ``label_check_days`` before ``observation_end`` (the labels given then
+       are checked against the days after);
+    3. at the landmark (``window_days`` after each first purchase, :func:`churn_durations` with
+       ``origin_days``) at least :data:`MIN_EVENTS` churn events and :data:`MIN_EVENTS` censored
+       customers (a held-out part with both, ten calibration groups);
+    4. an RFM segment at the landmark with at least ``min_group_customers`` customers (Kaplan-Meier
+       curves are drawn only for such groups), and at least ``n_clusters * min_group_customers``
+       customers at risk, so that the largest of the ``n_clusters`` first-window clusters has that many.
+
+    Raises :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first need that
+    fails, with the counts and the parameter to change).
+    """
+    from ..schema import InsufficientDataError, to_day
+    from ..tables.durations import churn_threshold, first_window_features
+    from .segments import rfm_scores, rfm_segment
+
+    end = to_day(observation_end, "observation_end")
+    n_customers = int(tx[S_CUSTOMER].nunique())
+    try:
+        tau = churn_threshold(tx, tau_percentile, tau_basis).tau_days
+    except ValueError as err:
+        raise InsufficientDataError(
+            f"churn as time to event needs customers who bought on two different days (tau is a percentile of the gaps "
+            f"between purchase days); none of the {n_customers:,} customers did."
+        ) from err
+    first = tx[S_ORDER_TS].min().normalize()
+    mid = end - pd.Timedelta(days=int(label_check_days))
+    if first > mid:
+        raise InsufficientDataError(
+            f"the churn labels are checked {label_check_days} days before the end ({mid.date()}), but the data starts on "
+            f"{first.date()}; it needs a longer window (or a smaller LABEL_CHECK_DAYS)."
+        )
+    lm = churn_durations(tx, tau, end, origin_days=window_days)
+    table = lm.table
+    events = int(table[EVENT].sum())
+    censored = len(table) - events
+    if events < MIN_EVENTS or censored < MIN_EVENTS:
+        raise InsufficientDataError(
+            f"churn models need at least {MIN_EVENTS} churn events and {MIN_EVENTS} censored customers at the landmark "
+            f"({window_days} days after the first purchase, tau = {tau} days); the data has {events:,} and {censored:,} "
+            f"among {len(table):,} customers at risk."
+        )
+    feat = first_window_features(tx, window_days, end).reindex(table.index)
+    largest = int(rfm_segment(rfm_scores(feat[["n_orders", "revenue", "days_since_last_order"]])).value_counts().max())
+    need = int(n_clusters) * int(min_group_customers)
+    if largest < min_group_customers or len(table) < need:
+        raise InsufficientDataError(
+            f"Kaplan-Meier curves by group need groups of at least {min_group_customers} customers (MIN_GROUP_CUSTOMERS): "
+            f"the largest RFM segment at the landmark has {largest:,}, and {n_clusters} clusters need {need:,} customers "
+            f"at risk, of which there are {len(table):,}."
+        )
