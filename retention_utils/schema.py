@@ -494,8 +494,15 @@ def rename_columns(df: pd.DataFrame, mapping: Mapping[str, str], table: str = "t
     """Rename a user's columns to canonical names.
 
     ``mapping`` is ``{canonical_name: user_column}`` (as in a dataset YAML's ``columns:`` block).
-    Raises :class:`SchemaError` if a mapped user column is absent.
+    Raises :class:`SchemaError` if a mapped user column is absent, one column is mapped to two
+    canonical names, or a mapping would overwrite a canonical column the file already has.
     """
+    twice = sorted({src for src in mapping.values() if list(mapping.values()).count(src) > 1})
+    if twice:
+        raise SchemaError(
+            f"{table}: the column mapping maps several canonical names to the same column(s) {twice}: "
+            f"{ {c: src for c, src in mapping.items() if src in twice} }; map each column once."
+        )
     absent = {canon: src for canon, src in mapping.items() if src not in df.columns}
     if absent:
         raise SchemaError(

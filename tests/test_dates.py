@@ -14,7 +14,7 @@ import pytest
 
 import retention_utils
 from retention_utils import schema as S
-from retention_utils.data import cleaning
+from retention_utils.data import check, cleaning
 from retention_utils.models import clv, prediction, survival
 from retention_utils.recommend import split
 from retention_utils.tables import cohorts, cutoffs, durations, summary
@@ -64,6 +64,11 @@ CALLS = {
     "tables.summary.btyd_summary": lambda d: summary.btyd_summary(TX, d),
     "tables.summary.customer_summary": lambda d: summary.customer_summary(TX, d),
     "tables.summary.calibration_holdout_split": lambda d: summary.calibration_holdout_split(TX, d),
+    "data.check.check_dataset": lambda d: check.check_dataset("cdnow", [(d, "1998-06-30")]),
+    "models.clv.require_btyd_data": lambda d: clv.require_btyd_data(TX, "2017-01-01", d, "2017-06-30"),
+    "models.survival.require_churn_data": lambda d: survival.require_churn_data(TX, d),
+    "recommend.split.require_protocols": lambda d: split.require_protocols(split.basket_items(TX), d, 28, 28, 14),
+    "tables.cutoffs.require_cutoffs": lambda d: cutoffs.require_cutoffs(TX, d, "2017-06-30", 30),
 }
 
 

@@ -76,7 +76,7 @@ class DatasetCheck:
         days = (self.raw_last_day - self.raw_first_day).days + 1
         lines = [f"dataset {self.name} ({self.title}) from {self.path}",
                  f"loaded {self.rows_loaded:,} lines with order days {self.raw_first_day.date()} .. "
-                 f"{self.raw_last_day.date()} ({days:,} days)"]
+                 f"{self.raw_last_day.date()} ({days:,} day(s))"]
         lines += [f"- {n}" for n in self.notes]
         for w in self.windows:
             asked = f"{_day_text(w.start)} .. {_day_text(w.end)}"

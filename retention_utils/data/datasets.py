@@ -355,8 +355,10 @@ def _read_table(path: Path, **read_kwargs: Any) -> pd.DataFrame:
         # every column as text, so ids keep leading zeros and dates keep their format; only empty cells
         # are missing ("NA" or "None" is a legitimate id, not a null)
         try:
-            df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                             index_col=False, **read_kwargs)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                                 index_col=False, **read_kwargs)
         except pd.errors.EmptyDataError as err:
             raise S.SchemaError(f"{path}: the file is empty (no header, no rows)") from err
         except UnicodeDecodeError as err:
@@ -372,6 +374,11 @@ def _read_table(path: Path, **read_kwargs: Any) -> pd.DataFrame:
                         f"{path.name}: read with sep {sep!r}, the file has a single column {header[:60]!r}; it looks "
                         f"{name}-separated: set sep: {cand!r} in the dataset config's source (sep={cand!r} in Python)"
                     )
+        lost = [str(w.message) for w in caught if issubclass(w.category, pd.errors.ParserWarning)]
+        if lost:  # pandas drops the extra fields of a line longer than the header: nothing is lost silently
+            raise S.SchemaError(f"{path.name}: some lines have more {sep!r}-separated fields than the header ({lost[0]}); "
+                                "check sep: (and decimal:, for numbers written with a decimal comma) in the dataset "
+                                "config's source")
         first = str(df.columns[0]) if df.shape[1] else ""
         if first.startswith(("ï»¿", "\ufeff")):
             raise S.SchemaError(f"{path.name}: the file starts with a byte-order mark read as text ({first[:12]!r}); "

@@ -356,6 +356,19 @@ def _bg_expected_quad(r, alpha, a, b, t):
             out = val * math.exp(-log_beta)
             if math.isfinite(out) and 0.0 <= out <= r * t / alpha * (1 + 1e-9):
                 return out
+    return _bg_expected_quantile(r, alpha, a, b, t)
+
+
+def _bg_expected_quantile(r, alpha, a, b, t):
+    """E_p[g(p)] = integral_0^1 g(F^-1(u)) du, F the Beta(a, b) distribution function and
+    g(p) = (1 - (1 + p t/alpha)^-r) / p: the quantile form of :func:`_bg_expected_quad`, finite for every
+    (a, b) since g is monotone and bounded by g(0) = r t / alpha (scipy's ``betaincinv``)."""
+
+    def h(p):
+        return r * t / alpha if p <= 0 else -math.expm1(-r * math.log1p(p * t / alpha)) / p
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
         q = integrate.quad(lambda u: h(float(special.betaincinv(a, b, u))), 0.0, 1.0, epsabs=0.0, epsrel=1e-10, limit=400)[0]
     return min(max(q, 0.0), r * t / alpha)
 

@@ -496,9 +496,9 @@ def require_cutoffs(
     Raises :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first need that
     fails, with the cutoff and the counts).
     """
+    start, end = _day(observation_start, "observation_start"), _day(observation_end, "observation_end")  # dates first
     try:
-        splits = time_splits(plan_cutoffs(observation_start, observation_end, horizon_days, step_days, min_history_days),
-                             horizon_days, n_folds)
+        splits = time_splits(plan_cutoffs(start, end, horizon_days, step_days, min_history_days), horizon_days, n_folds)
     except ValueError as err:
         raise S.InsufficientDataError(f"repurchase prediction: {str(err).splitlines()[0]}.") from err
     day = tx[S.ORDER_TS].dt.normalize()
