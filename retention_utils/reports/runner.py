@@ -103,6 +103,8 @@ def check_notebook_windows(cfg: Mapping[str, Any], resolved: Mapping[Path, Mappi
         check = check_dataset(dict(cfg), windows or [(None, None)])
     except (ValueError, FileNotFoundError, KeyError) as err:
         raise DatasetCheckError(str(err).strip() or type(err).__name__) from err
+    finally:
+        _release_memory()
     if log is not None:
         for w in check.windows:
             r = w.report
@@ -112,6 +114,17 @@ def check_notebook_windows(cfg: Mapping[str, Any], resolved: Mapping[Path, Mappi
         for msg in check.warnings:
             print(f"[check] warning: {msg}", file=log, flush=True)
     return check
+
+
+def _release_memory() -> None:
+    """Give back what loading the data for the check held, before the kernels load it again: Python's
+    garbage and pyarrow's memory pool (mimalloc keeps freed blocks: about 0.16 GB after The Complete
+    Journey's parquet files)."""
+    import gc
+
+    gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
 
 
 @dataclass
