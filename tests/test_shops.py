@@ -182,6 +182,18 @@ def test_decimal_ids_in_every_reading():
     assert S.normalise_ids(pd.Series([1, 2]))[0].tolist() == ["1", "2"]
 
 
+def test_decimal_ids_counted_when_orders_come_from_the_day(tmp_path):
+    from retention_utils.data.cleaning import clean_transactions
+
+    (tmp_path / "log.csv").write_text("customer,date,amount\n17850.0,2022-01-03,5\n17850,2022-01-04,6\n,2022-01-05,7\n")
+    tx = load_transactions_file(tmp_path / "log.csv", {"customer_id": "customer", "order_ts": "date", "revenue": "amount"},
+                                order_id_from="customer_day", order_level=True)
+    assert tx["order_id"].tolist() == ["17850-20220103", "17850-20220104", "(no customer)-20220105"]
+    _, rep = clean_transactions(tx)
+    assert rep.normalised == {"customer_id": {"ids": 1, "rows": 1}}
+    assert rep.customers_kept == 1 and rep.removed.loc["null_customer_id", "rows"] == 1
+
+
 # ------------------------------------------------------------------------------------------------
 # 5. offsets that change with daylight saving
 # ------------------------------------------------------------------------------------------------

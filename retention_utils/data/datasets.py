@@ -493,6 +493,15 @@ class RevenueLooksLikePriceWarning(UserWarning):
     1: revenue is probably quantity x that price (map it as ``unit_price:`` instead)."""
 
 
+def _count_normalised(df: pd.DataFrame, column: str, n_ids: int, n_rows: int) -> None:
+    """Add ids normalised before validation to ``df.attrs[schema.NORMALISED_IDS]`` (the cleaning report's count)."""
+    if n_rows:
+        counts = {k: dict(v) for k, v in (df.attrs.get(S.NORMALISED_IDS) or {}).items()}
+        old = counts.get(column, {"ids": 0, "rows": 0})
+        counts[column] = {"ids": old["ids"] + n_ids, "rows": old["rows"] + n_rows}
+        df.attrs[S.NORMALISED_IDS] = counts
+
+
 def _person_ids(df: pd.DataFrame, spec: Any, base: Path | None, read_kwargs: dict[str, Any]) -> tuple[pd.DataFrame, str]:
     """Replace ``customer_id`` by the person id of ``spec`` (``customer_id_from:``); returns the table and a note."""
     where = "customer_id_from"
@@ -530,8 +539,7 @@ def _person_ids(df: pd.DataFrame, spec: Any, base: Path | None, read_kwargs: dic
     out = df.copy()
     out[SOURCE_CUSTOMER_ID] = ids
     out[S.CUSTOMER_ID] = ids.map(lookup).where(ids.notna(), None)
-    if n_rows:
-        out.attrs[S.NORMALISED_IDS] = {S.CUSTOMER_ID: {"ids": n_ids, "rows": n_rows}}
+    _count_normalised(out, S.CUSTOMER_ID, n_ids, n_rows)
     n_src, n_person = int(ids.nunique()), int(out[S.CUSTOMER_ID].nunique())
     note = (f"customer_id = {col} of {path.name} joined on {on}: {n_src:,} {on} value(s) in the lines belong to "
             f"{n_person:,} customer(s); the lines' own id is kept as {SOURCE_CUSTOMER_ID}.")
@@ -580,7 +588,8 @@ def load_transactions_file(
        ``path``, found by its ``key`` column = the lines' ``customer_id`` (a marketplace gives a new
        ``customer_id`` per order and the person as ``customer_unique_id``). The lines' own id is kept as
        :data:`SOURCE_CUSTOMER_ID`. Every id must be found; one id maps to one person;
-    8. ``order_id_from="customer_day"``: ``order_id = customer_id-YYYYMMDD`` when the log has no order ids;
+    8. ``order_id_from="customer_day"``: ``order_id = customer_id-YYYYMMDD`` when the log has no order ids
+       (a line without a customer id gets ``(no customer)-YYYYMMDD``, and cleaning removes and counts it);
     9. validation (:func:`retention_utils.schema.validate_transactions`) with ``date_format`` and
        ``timezone`` (an IANA zone: stamps with changing UTC offsets converted to that local clock).
 
@@ -664,10 +673,10 @@ def load_transactions_file(
         ts = S.parse_timestamps(df[S.ORDER_TS], S.ORDER_TS, date_format, timezone)
         df[S.ORDER_TS] = ts
         ids, n_ids, n_rows = S.normalise_ids(df[S.CUSTOMER_ID])
-        if n_rows:
-            df.attrs[S.NORMALISED_IDS] = {S.CUSTOMER_ID: {"ids": n_ids, "rows": n_rows}}
+        _count_normalised(df, S.CUSTOMER_ID, n_ids, n_rows)
         df[S.CUSTOMER_ID] = ids
-        df[S.ORDER_ID] = (df[S.CUSTOMER_ID] + "-" + ts.dt.strftime("%Y%m%d")).where(df[S.CUSTOMER_ID].notna(), None)
+        # a line without a customer still gets an order id, so that cleaning removes and counts it (null_customer_id)
+        df[S.ORDER_ID] = df[S.CUSTOMER_ID].fillna("(no customer)") + "-" + ts.dt.strftime("%Y%m%d")
         notes.append("order_id = customer_id-YYYYMMDD: all lines of a customer on one day form one order.")
     elif order_id_from is not None:
         raise ValueError(f"order_id_from must be None or 'customer_day', not {order_id_from!r}")
