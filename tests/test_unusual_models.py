@@ -192,6 +192,15 @@ def test_unseen_stratum_is_named_not_extrapolated():
         SV.survival_at(two, t.iloc[:1].assign(band=1, size=5), 20)
 
 
+def test_cox_prediction_beyond_the_follow_up_is_refused():
+    t = _strata_table()
+    cox = SV.fit_cox(t, ["x"], strata=["band"])
+    longest = t["duration"].max()
+    assert SV.survival_at(cox, t, longest).notna().all()
+    with pytest.raises(SV.ExtrapolationError, match=rf"horizon {longest + 1:g} is beyond the longest duration .* \({longest:g}\)"):
+        SV.survival_at(cox, t, longest + 1, cox_method="breslow")
+
+
 def test_kaplan_meier_takes_zero_durations():
     # a customer lost on the day they entered is a valid time 0 for a non-parametric estimator
     d = pd.Series([0.0, 0.0, 1.0, 2.0, 2.0, 3.0], index=list("abcdef"))

@@ -113,6 +113,12 @@ class SurvivalFitError(RuntimeError):
     """A lifelines fit failed although the covariates passed :func:`check_covariates`."""
 
 
+class ExtrapolationError(ValueError):
+    """A Cox prediction asked for a time beyond the longest duration the model was fitted on: its
+    baseline is not estimated there (a step function stays flat after its last step), so the
+    prediction is refused rather than extrapolated."""
+
+
 class UnseenStratumError(ValueError):
     """A row to predict for belongs to a stratum the stratified model was not fitted on: no baseline
     hazard exists for it, and none is extrapolated. ``strata`` lists the unseen stratum values."""
@@ -586,11 +592,12 @@ def survival_at(model: Any, table: pd.DataFrame, horizon: float, cox_method: str
       exactly ``tau - window`` days after the landmark), ``exp(-h)`` is far above ``1 - h`` and these
       predictions overstate survival.
 
-    Other models use lifelines' ``predict_survival_function``. A stratified model may have one stratum
-    column or several (lifelines stores one as a plain string: :func:`model_strata`). Raises
-    :class:`UnseenStratumError` naming every stratum value the model was not fitted on (predictions
-    outside the fitted strata are refused, never extrapolated), ``ValueError`` for a non-unique index
-    or an unknown ``cox_method``.
+    Other models use lifelines' ``predict_survival_function`` (a parametric model such as the Weibull
+    AFT extrapolates by its formula). A stratified model may have one stratum column or several
+    (lifelines stores one as a plain string: :func:`model_strata`). Predictions outside what a Cox model
+    was fitted on are refused, never extrapolated: :class:`UnseenStratumError` names every stratum value
+    it was not fitted on, :class:`ExtrapolationError` a horizon beyond its longest training duration.
+    ``ValueError`` for a non-unique index or an unknown ``cox_method``.
     """
     from lifelines import CoxPHFitter
 
@@ -600,6 +607,12 @@ def survival_at(model: Any, table: pd.DataFrame, horizon: float, cox_method: str
     if isinstance(model, CoxPHFitter):
         if cox_method not in ("product_limit", "breslow"):
             raise ValueError(f"cox_method must be 'product_limit' or 'breslow', not {cox_method!r}")
+        longest = float(np.max(np.asarray(model.durations, dtype="float64")))
+        if float(horizon) > longest:
+            raise ExtrapolationError(
+                f"survival_at: horizon {float(horizon):g} is beyond the longest duration the Cox model was fitted on "
+                f"({longest:g}); its baseline is not estimated there (choose a horizon <= {longest:g})"
+            )
         if cox_method == "product_limit":
             bh = model.baseline_hazard_
             inc = bh[bh.index <= float(horizon)].clip(upper=1 - 1e-12)
