@@ -26,6 +26,7 @@ Customers: ``customer_id`` plus attributes (demographics).
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -70,6 +71,12 @@ class SchemaError(ValueError):
     """A table does not have the canonical layout; the message names the column and example rows."""
 
 
+class InsufficientDataError(ValueError):
+    """The data is too small or too short for an analysis. The message is one sentence naming what the
+    analysis needs and what the data has (raised by the ``require_...`` checks a notebook calls in its
+    first analysis cell, so that it stops there with that sentence instead of failing deeper down)."""
+
+
 def _examples(df: pd.DataFrame, mask: pd.Series | np.ndarray, column: str | None = None) -> str:
     rows = df.loc[np.asarray(mask)]
     shown = rows[[column]] if column is not None and column in rows else rows
@@ -109,9 +116,83 @@ def is_ambiguous_day_month(values: pd.Series) -> bool:
 
 
 _RELATIVE_WORDS = r"^\s*(today|now|yesterday|tomorrow)\s*$"
+_OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$"  # a UTC offset at the end of an ISO stamp
+_DATE_PART = re.compile(r"(?<![\d/.\-])(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.\-])")
+_ISO_DATE_PART = re.compile(r"(?<!\d)(\d{4})([/.\-]?)(\d{2})\2(\d{2})(?!\d)")
+_TIME_PART = re.compile(r"(?<!\d)(\d{1,2}):(\d{2})(:\d{2})?(\.\d{1,6})?(\s*[AaPp][Mm])?(?![\d:])")
 
 
-def parse_timestamps(values: pd.Series, column: str = ORDER_TS, date_format: str | None = None) -> pd.Series:
+def suggest_date_formats(example: str) -> list[str]:
+    """``strftime`` formats that read the text ``example`` (e.g. ``"08.03.2014 14:05"`` ->
+    ``["%d.%m.%Y %H:%M", "%m.%d.%Y %H:%M"]``): day-first before month-first, only the readings the
+    example allows (``"25/03/2014"`` cannot be month-first), each checked with
+    :func:`datetime.strptime`. Used in the error messages of :func:`parse_timestamps`; an empty list
+    when no simple format reads it."""
+    text = str(example).strip()
+    m = _DATE_PART.search(text)
+    iso = None if m else _ISO_DATE_PART.search(text)
+    if m is None and iso is None:
+        return []
+    if m is not None:
+        sep, year = m.group(2), m.group(4)
+        y = "%Y" if len(year) == 4 else "%y"
+        dates = [f"%d{sep}%m{sep}{y}", f"%m{sep}%d{sep}{y}"]
+        span = m.span()
+    else:
+        sep = iso.group(2)
+        dates = [f"%Y{sep}%m{sep}%d"]
+        span = iso.span()
+    head, tail = text[: span[0]], text[span[1] :]
+    head = re.sub(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b", "%a", head.replace("%", "%%"))
+    t = _TIME_PART.search(tail)
+    if t is not None:
+        ampm = t.group(5)
+        clock = ("%I" if ampm else "%H") + ":%M" + (":%S" if t.group(3) else "") + (".%f" if t.group(4) else "")
+        if ampm:
+            clock += ampm[: len(ampm) - len(ampm.lstrip())] + "%p"
+        rest = re.sub(r"[+-]\d{2}:?\d{2}\s*$", "%z", tail[t.end() :].replace("%", "%%"))
+        tail = tail[: t.start()].replace("%", "%%") + clock + rest
+    else:
+        tail = tail.replace("%", "%%")
+    out = []
+    for d in dates:
+        fmt = head + d + tail
+        try:
+            datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        out.append(fmt)
+    return out
+
+
+def _format_hint(example: str) -> str:
+    fmts = suggest_date_formats(example)
+    if not fmts:
+        return "Set date_format: in the dataset config's source (date_format= in Python) to the strftime format of the dates."
+    if len(fmts) == 2 and "%d" in fmts[0] and "%m" in fmts[1]:
+        return (f"Set date_format: in the dataset config's source (date_format= in Python) to {fmts[0]!r} (day first) "
+                f"or {fmts[1]!r} (month first).")
+    return f"Set date_format: in the dataset config's source (date_format= in Python), e.g. {fmts[0]!r}."
+
+
+def check_timezone(timezone: str) -> str:
+    """The IANA name ``timezone`` (``"Europe/Berlin"``, ``"UTC"``) if :mod:`zoneinfo` knows it, else
+    :class:`SchemaError` naming the config option."""
+    import zoneinfo
+
+    if not isinstance(timezone, str) or not timezone.strip():
+        raise SchemaError(f"timezone: must be an IANA time-zone name such as 'Europe/Berlin' or 'UTC', not {timezone!r}")
+    try:
+        zoneinfo.ZoneInfo(timezone.strip())
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+        raise SchemaError(f"timezone: {timezone!r} is not an IANA time-zone name (e.g. 'Europe/Berlin', 'America/New_York', "
+                          "'UTC')") from err
+    return timezone.strip()
+
+
+def parse_timestamps(
+    values: pd.Series, column: str = ORDER_TS, date_format: str | None = None, timezone: str | None = None
+) -> pd.Series:
     """Parse ``values`` into tz-naive ``datetime64[ns]`` local time.
 
     Parameters
@@ -120,29 +201,46 @@ def parse_timestamps(values: pd.Series, column: str = ORDER_TS, date_format: str
     column : name used in error messages.
     date_format : an explicit ``strftime`` format (e.g. ``"%d/%m/%Y"``). Required when the strings are
         ambiguous between day-first and month-first (e.g. ``"08/03/2014"``, anywhere in the string).
+    timezone : an IANA time-zone name (``"Europe/Berlin"``, ``"UTC"``; the ``timezone:`` option of a
+        dataset config). Every stamp must then carry a UTC offset (``+01:00``, ``Z``); each is converted
+        to that zone's local clock and the zone dropped, so stamps whose offset changes with daylight
+        saving (``+02:00`` in summer, ``+01:00`` in winter) all end on one local clock and each order
+        stays on its local calendar day (``2023-10-29T00:30+02:00`` is 29 October in Berlin, 28 October
+        in UTC).
 
     Returns
     -------
-    Series of dtype ``datetime64[ns]``. Time-zone-aware input keeps its *local wall-clock time* and
-    drops the offset (``2014-12-31T22:00-05:00`` -> ``2014-12-31 22:00``), so an evening order stays on
-    its local day.
+    Series of dtype ``datetime64[ns]``. Without ``timezone``, time-zone-aware input with *one* offset
+    keeps its *local wall-clock time* and drops the offset (``2014-12-31T22:00-05:00`` ->
+    ``2014-12-31 22:00``), so an evening order stays on its local day.
 
     Raises
     ------
     SchemaError
-        the column is ambiguous and no format is given; a value does not parse, is a relative word
+        the column is ambiguous and no format is given (the message suggests formats that read an
+        example of the data, and names ``date_format:``); a value does not parse, is a relative word
         ("today", "now"), or is a number other than ``YYYYMMDD`` (epoch seconds, Excel serials); values
-        with different time-zone offsets; missing values. Messages name the rows.
+        with different time-zone offsets and no ``timezone`` (the message names ``timezone:``); with
+        ``timezone``, stamps without an offset or an unknown zone name; missing values. Messages name
+        the rows.
     """
+    tz = None if timezone is None else check_timezone(timezone)
     if pd.api.types.is_datetime64_any_dtype(values):
         out = values
+        if tz is not None:
+            if getattr(out.dt, "tz", None) is None:
+                raise SchemaError(
+                    f"column {column!r}: timestamps have no time zone, so timezone: {tz!r} cannot convert them; "
+                    "leave timezone: out when they are local times already"
+                )
+            out = out.dt.tz_convert(tz)
     else:
         if date_format is None and is_ambiguous_day_month(values):
             first = values.dropna().astype(str)
             example = first[first.str.contains(_AMBIGUOUS_DATE_ANYWHERE)].iloc[0]
             raise SchemaError(
                 f"column {column!r}: dates such as {example!r} read differently day-first "
-                "and month-first. Give the format explicitly, e.g. date_format='%d/%m/%Y' or '%m/%d/%Y'."
+                f"and month-first. {_format_hint(example)}"
             )
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             whole = values.dropna()
@@ -158,28 +256,46 @@ def parse_timestamps(values: pd.Series, column: str = ORDER_TS, date_format: str
         relative = values.notna() & text.str.match(_RELATIVE_WORDS, case=False)
         if relative.any():
             raise SchemaError(f"column {column!r}: relative dates are not timestamps: " + _examples(values.to_frame(column), relative))
+        if tz is not None:
+            naive = values.notna() & ~text.str.contains(_OFFSET, regex=True)
+            if naive.any():
+                raise SchemaError(
+                    f"column {column!r}: timezone: {tz!r} converts stamps that carry a UTC offset (e.g. "
+                    "'2023-10-29T00:30:00+02:00'), but some have none; leave timezone: out when all are local "
+                    "times already: " + _examples(values.to_frame(column), naive, column)
+                )
         mixed_tz = False
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # pandas 2 warns before keeping mixed offsets
-                out = pd.to_datetime(values, format=date_format if date_format else "mixed", errors="coerce")
+                out = pd.to_datetime(values, format=date_format if date_format else "mixed", errors="coerce",
+                                     utc=tz is not None)
             mixed_tz = out.dtype == object  # mixed offsets: pandas 2 keeps Python datetimes
         except (ValueError, TypeError, OverflowError) as err:
             if "time zone" not in str(err) and "tz" not in str(err):
                 raise SchemaError(f"column {column!r}: cannot parse timestamps ({err}).") from err
             mixed_tz = True
         if mixed_tz:
+            offsets = sorted(set(text[values.notna()].str.extract(r"([+-]\d{2}:?\d{2}|Z)\s*$")[0].dropna()))
+            shown = f" ({', '.join(offsets[:4])})" if offsets else ""
             raise SchemaError(
-                f"column {column!r}: timestamps carry different time-zone offsets; convert them to one local "
-                "time (or UTC) before loading: " + _examples(values.to_frame(column), values.notna())
+                f"column {column!r}: timestamps carry different time-zone offsets{shown}, e.g. from daylight saving; "
+                "set timezone: in the dataset config's source (timezone= in Python) to the shop's zone, e.g. "
+                "timezone: Europe/Berlin (or UTC), to convert every stamp to that one local clock: "
+                + _examples(values.to_frame(column), values.notna())
             )
         bad = out.isna() & values.notna()
         if bad.any():
+            example = str(values[bad].iloc[0])
+            fmts = [f for f in suggest_date_formats(example) if f != date_format]
+            hint = f" A format that reads {example!r}: {fmts[0]!r} (date_format:)." if fmts else ""
             raise SchemaError(
                 f"column {column!r}: timestamps that do not parse"
-                f"{' with format ' + repr(date_format) if date_format else ''} (or out of range): "
+                f"{' with format ' + repr(date_format) if date_format else ''} (or out of range).{hint} "
                 + _examples(values.to_frame(column), bad, column)
             )
+        if tz is not None:
+            out = out.dt.tz_convert(tz)
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_localize(None)  # keep the local wall-clock time
     out = out.astype("datetime64[ns]")
@@ -236,43 +352,97 @@ def to_date(value: DateLike, what: str = "date") -> date:
     return to_day(value, what).date()
 
 
-def as_id(values: pd.Series) -> pd.Series:
-    """Ids as Python ``str`` (object dtype), the same rule for every table: integral floats lose their
-    ``.0`` (``3.0`` -> ``"3"``), surrounding white space is stripped (``" 1"`` -> ``"1"``), empty
-    strings and nulls become null (``None``)."""
+#: an id written as a decimal with only zeros after the point (``"17850.0"``): the integer id ``"17850"``
+_DECIMAL_ID = r"^([+-]?\d+)\.0+$"
+
+
+def normalise_ids(values: pd.Series) -> tuple[pd.Series, int, int]:
+    """:func:`as_id` and what it changed: ``(ids, distinct_values_normalised, rows_normalised)``.
+
+    An id written as an integer-valued decimal is the same id however it was read: ``"17850.0"`` (a
+    spreadsheet export of a numeric column), ``17850.0`` (a float column) and ``"17850"`` all become
+    ``"17850"``. The counts are of the values that changed that way (text ``"17850.0"``, or a float
+    read from a binary file); white space and empty strings are not counted here."""
+    if pd.api.types.is_integer_dtype(values) and not isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+        return values.astype(str).astype(object), 0, 0  # integers: nothing to strip or normalise
     if pd.api.types.is_float_dtype(values):
         whole = values.dropna()
-        if (whole == np.floor(whole)).all():
-            values = values.astype("Int64")
+        integral = bool((whole == np.floor(whole)).all()) and bool((whole.abs() < 2**53).all())
+        if integral:
+            changed = values.notna()
+            out = values.astype("Int64").astype(object)
+            out = out.where(values.notna(), None)
+            out[changed] = out[changed].astype(str)
+            return out.where(out.notna(), None), int(whole.nunique()), int(changed.sum())
+        values = values.astype(object).where(values.notna(), None)
+        values[values.notna()] = values[values.notna()].map(repr)
     out = values.astype(object)
     mask = out.notna()
-    out[mask] = out[mask].astype(str).str.strip()
+    text = out[mask].astype(str).str.strip()
+    candidate = text.str.contains(".", regex=False)
+    n_distinct = n_rows = 0
+    if candidate.any():
+        sub = text[candidate]
+        decimal = sub.str.match(_DECIMAL_ID)
+        n_distinct, n_rows = int(sub[decimal].nunique()), int(decimal.sum())
+        if n_rows:
+            text[decimal[decimal].index] = sub[decimal].str.replace(_DECIMAL_ID, r"\1", regex=True)
+    out[mask] = text
     out[mask & (out == "")] = None
-    return out.where(out.notna(), None)
+    return out.where(out.notna(), None), n_distinct, n_rows
+
+
+def as_id(values: pd.Series) -> pd.Series:
+    """Ids as Python ``str`` (object dtype), the same rule for every table: integer-valued decimals lose
+    their zeros after the point (``3.0`` and ``"3.0"`` -> ``"3"``; :func:`normalise_ids` counts them),
+    surrounding white space is stripped (``" 1"`` -> ``"1"``), empty strings and nulls become null
+    (``None``). Other text is kept as is (``"007"`` keeps its zeros, ``"C536379"`` its letter)."""
+    return normalise_ids(values)[0]
 
 
 _as_id = as_id
 
+#: a number written with a decimal comma (``"19,90"``, ``"1.234,50"``)
+_DECIMAL_COMMA = r"^\s*[+-]?(?:\d{1,3}(?:[.\s]\d{3})+|\d+),\d+\s*$"
+
 
 def to_float(values: pd.Series, column: str) -> pd.Series:
-    """Convert to ``float64`` or raise :class:`SchemaError` naming the rows that are not numbers."""
+    """Convert to ``float64`` or raise :class:`SchemaError` naming the rows that are not numbers. When
+    they look like decimal commas (``"19,90"``) the message says to set ``decimal: ","`` (and
+    ``thousands: "."`` when thousands are dotted)."""
     num = pd.to_numeric(values, errors="coerce")
     bad = num.isna() & values.notna()
     if bad.any():
-        raise SchemaError(f"column {column!r}: values that are not numbers: " + _examples(values.to_frame(column), bad))
+        shown = values[bad].astype(str)
+        hint = ""
+        if shown.str.match(_DECIMAL_COMMA).mean() >= 0.5:
+            dotted = shown.str.contains(r"\d\.\d{3}", regex=True).any()
+            hint = (" They look like numbers with a decimal comma (e.g. " + repr(shown.iloc[0]) + "): set decimal: ','"
+                    + (" and thousands: '.'" if dotted else "") + " in the dataset config's source (decimal=',' in Python).")
+        raise SchemaError(f"column {column!r}: values that are not numbers.{hint} " + _examples(values.to_frame(column), bad))
     return num.astype("float64")
+
+
+#: ``DataFrame.attrs`` key under which :func:`validate_transactions` records the ids it normalised:
+#: ``{column: {"ids": distinct values, "rows": rows}}`` for every id column with at least one
+#: (read by :func:`retention_utils.data.cleaning.clean_transactions` into its report).
+NORMALISED_IDS = "normalised_ids"
 
 
 def validate_transactions(
     df: pd.DataFrame,
     date_format: str | None = None,
     table: str = "transactions",
+    timezone: str | None = None,
 ) -> pd.DataFrame:
     """Check and coerce a transaction table to the canonical layout (module docstring).
 
     Returns a new DataFrame with the required columns first, then any optional canonical columns,
     then the rest untouched; dtypes coerced (ids to ``str``, ``order_ts`` to ``datetime64[ns]``,
-    amounts to ``float64``). Null customer ids are kept here (cleaning counts and removes them).
+    amounts to ``float64``). Null customer ids are kept here (cleaning counts and removes them). Ids
+    written as integer-valued decimals (``"17850.0"``) are normalised (:func:`normalise_ids`) and
+    counted in ``out.attrs[NORMALISED_IDS]`` (kept from the input's attrs when it has them).
+    ``timezone``: see :func:`parse_timestamps`.
 
     Raises
     ------
@@ -284,10 +454,14 @@ def validate_transactions(
     require_columns(df, REQUIRED_TRANSACTION_COLUMNS, table)
     require_non_empty(df, table)
     out = df.copy()
-    out[ORDER_TS] = parse_timestamps(out[ORDER_TS], ORDER_TS, date_format)
+    out[ORDER_TS] = parse_timestamps(out[ORDER_TS], ORDER_TS, date_format, timezone)
+    counts = {k: dict(v) for k, v in (df.attrs.get(NORMALISED_IDS) or {}).items()}
     for col in ID_COLUMNS:
         if col in out:
-            out[col] = _as_id(out[col])
+            out[col], n_ids, n_rows = normalise_ids(out[col])
+            if n_rows:
+                counts[col] = {"ids": counts.get(col, {}).get("ids", 0) + n_ids,
+                               "rows": counts.get(col, {}).get("rows", 0) + n_rows}
     for col in FLOAT_COLUMNS:
         if col in out:
             out[col] = to_float(out[col], col)
@@ -309,15 +483,26 @@ def validate_transactions(
             "order ids must identify one checkout: " + _examples(known, rows)
         )
     order = [*REQUIRED_TRANSACTION_COLUMNS, *(c for c in OPTIONAL_TRANSACTION_COLUMNS if c in out)]
-    return out[order + [c for c in out.columns if c not in order]]
+    out = out[order + [c for c in out.columns if c not in order]]
+    out.attrs = {k: v for k, v in df.attrs.items() if k != NORMALISED_IDS}
+    if counts:
+        out.attrs[NORMALISED_IDS] = counts
+    return out
 
 
 def rename_columns(df: pd.DataFrame, mapping: Mapping[str, str], table: str = "transactions") -> pd.DataFrame:
     """Rename a user's columns to canonical names.
 
     ``mapping`` is ``{canonical_name: user_column}`` (as in a dataset YAML's ``columns:`` block).
-    Raises :class:`SchemaError` if a mapped user column is absent.
+    Raises :class:`SchemaError` if a mapped user column is absent, one column is mapped to two
+    canonical names, or a mapping would overwrite a canonical column the file already has.
     """
+    twice = sorted({src for src in mapping.values() if list(mapping.values()).count(src) > 1})
+    if twice:
+        raise SchemaError(
+            f"{table}: the column mapping maps several canonical names to the same column(s) {twice}: "
+            f"{ {c: src for c, src in mapping.items() if src in twice} }; map each column once."
+        )
     absent = {canon: src for canon, src in mapping.items() if src not in df.columns}
     if absent:
         raise SchemaError(

@@ -200,12 +200,13 @@ def test_repeat_purchase_tracking_hand_values():
     assert list(out["holdout"]) == [False, False, False, True, True]
     assert list(out["actual_cumulative"]) == [1, 2, 2, 2, 3]
     assert list(out["actual"]) == [1, 1, 0, 0, 1]
-    # 0.5 * sum over the cohort (first days 0 and 3) of max(offset - first, 0)
-    np.testing.assert_allclose(out["expected_cumulative"], [1.0, 3.5, 4.5, 6.5, 7.5])
-    np.testing.assert_allclose(out["expected"], [1.0, 2.5, 1.0, 2.0, 1.0])
+    # a row stands for the end of its day: 0.5 * sum over the cohort (first days 0 and 3) of the age
+    # max(offset + 1 - first, 0), e.g. offset 2: A is 3 days old, B not yet a customer -> 0.5 * 3
+    np.testing.assert_allclose(out["expected_cumulative"], [1.5, 4.5, 5.5, 7.5, 8.5])
+    np.testing.assert_allclose(out["expected"], [1.5, 3.0, 1.0, 2.0, 1.0])
     weeks = clv.repeat_purchase_tracking(_tracking_tx(), LinearModel(), "2020-01-01", "2020-01-07", "2020-01-10",
                                          time_unit="weeks", step_days=3)
-    np.testing.assert_allclose(weeks["expected_cumulative"], np.array([1.0, 3.5, 4.5, 6.5, 7.5]) / 7)
+    np.testing.assert_allclose(weeks["expected_cumulative"], np.array([1.5, 4.5, 5.5, 7.5, 8.5]) / 7)
     np.testing.assert_allclose(weeks["elapsed"], np.array([3.0, 6.0, 7.0, 9.0, 10.0]) / 7)
 
 
@@ -221,7 +222,9 @@ def test_repeat_purchase_tracking_errors():
 
 def test_tracking_matches_summary_on_cdnow_sample():
     """At the calibration end the actual cumulative count is the summary's total frequency and the
-    expected one is sum_i E[X(T_i)] of a fitted BG/NBD."""
+    expected one is sum_i E[X(T_i + 1 day)] of a fitted BG/NBD: the summary's T runs to the start of
+    the last calibration day (FHL's T = 38.86 weeks for 1 January), a tracking row stands for the end
+    of its day (the R BTYD / lifetimes tracking convention)."""
     from retention_utils.data.datasets import load_cdnow
     from retention_utils.tables.summary import calibration_holdout_split
 
@@ -233,7 +236,7 @@ def test_tracking_matches_summary_on_cdnow_sample():
     assert len(out) == 78 and out["elapsed"].iloc[38] == 39.0
     at_cal = out.loc["1997-09-30"]
     assert at_cal["actual_cumulative"] == s["frequency"].sum()
-    assert at_cal["expected_cumulative"] == pytest.approx(float(np.sum(m.expected_purchases(s["T"].to_numpy()))), rel=1e-12)
+    assert at_cal["expected_cumulative"] == pytest.approx(float(np.sum(m.expected_purchases(s["T"].to_numpy() + 1 / 7))), rel=1e-12)
     assert out["actual_cumulative"].iloc[-1] == s["frequency"].sum() + s["frequency_holdout"].sum()
 
 

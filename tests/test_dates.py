@@ -15,7 +15,7 @@ import pytest
 import retention_utils
 from retention_utils import schema as S
 from retention_utils.causal import panel as causal_panel
-from retention_utils.data import cleaning
+from retention_utils.data import check, cleaning
 from retention_utils.decisions import backtest, playbook, recommendations, seasonal, signals, welcome
 from retention_utils.models import clv, prediction, survival
 from retention_utils.recommend import split
@@ -91,6 +91,11 @@ CALLS = {
     "decisions.signals.Prepared.orders_at": lambda d: signals.Prepared.orders_at(type("P", (), {"orders": TX})(), d),
     "decisions.welcome.fit_welcome_model": lambda d: welcome.fit_welcome_model(TX, None, None, None, "2017-01-01", d, 30),
     "decisions.welcome.welcome_cohort": lambda d: welcome.welcome_cohort(None, d, 90),
+    "data.check.check_dataset": lambda d: check.check_dataset("cdnow", [(d, "1998-06-30")]),
+    "models.clv.require_btyd_data": lambda d: clv.require_btyd_data(TX, "2017-01-01", d, "2017-06-30"),
+    "models.survival.require_churn_data": lambda d: survival.require_churn_data(TX, d),
+    "recommend.split.require_protocols": lambda d: split.require_protocols(split.basket_items(TX), d, 28, 28, 14),
+    "tables.cutoffs.require_cutoffs": lambda d: cutoffs.require_cutoffs(TX, d, "2017-06-30", 30),
 }
 
 

@@ -30,6 +30,20 @@ by the later ones, so each removed row has exactly one reason.
 
 The input table is not modified.
 
+Also reported (no row is removed for them):
+
+* ``customers_non_positive_net``: customers whose **net value after returns** is zero or negative, net
+  value being the sum of the revenue of their lines that survive rules 1-3 (sales minus every return,
+  matched or not, inside the window). ``customers_non_positive_net_kept`` of them still have a kept
+  line: they stay in every analysis, valued on their kept purchases (the returns of sales before the
+  data, removed as ``unmatched_return``, are not netted against anything); the others had every line
+  cancelled or returned and leave the analysis (counted in ``customers_in - customers_kept``). With
+  ``drop_non_positive: false`` a customer whose kept lines are all of zero value (CDNOW's $0
+  records) is counted here and stays in with revenue 0: the Gamma-Gamma spend model leaves such
+  customers out and counts them.
+* ``normalised``: ids the loader normalised (``"17850.0"`` -> ``"17850"``, see
+  :func:`retention_utils.schema.normalise_ids`), read from the input's ``attrs``.
+
 Reconciliation: ``rows_in == rows_kept + sum(rows removed per reason)`` and the same for revenue.
 Revenue is booked in integer micro-units (``round(revenue * 1e6)`` per line; a netted return's amount
 is moved into its sale in those units), so the check is exact; totals above 9e12 currency units are
@@ -131,6 +145,10 @@ class CleaningReport:
     flags : counts of kept rows worth knowing about (e.g. ``unknown_product_lines``).
     customers_in, customers_kept, orders_in, orders_kept : distinct counts.
     rules : the :class:`CleaningRules` applied; ``window`` the inclusive (start, end) days.
+    customers_non_positive_net, customers_non_positive_net_kept : customers whose net value after
+        returns is <= 0, and how many of them still have a kept line (module docstring).
+    normalised : ``{column: {"ids": distinct ids, "rows": rows}}`` of ids written as integer-valued
+        decimals and normalised at load (empty when none).
     row_reason : categorical Series aligned with the input's index: the reason each input row was
         removed, ``""`` for kept rows (``tx[report.row_reason == "non_merchandise"]`` shows them).
     """
@@ -149,6 +167,9 @@ class CleaningReport:
     rules: CleaningRules
     window: tuple[pd.Timestamp | None, pd.Timestamp | None] = (None, None)
     row_reason: pd.Series | None = field(default=None, repr=False)
+    customers_non_positive_net: int = 0
+    customers_non_positive_net_kept: int = 0
+    normalised: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def revenue_in(self) -> float:
@@ -190,6 +211,13 @@ class CleaningReport:
                 lines.append(f"  ~ {change}: {int(r['rows']):,} kept rows changed, revenue {r['revenue']:,.2f}")
         for k, v in self.flags.items():
             lines.append(f"  * kept, flagged {k}: {v:,}")
+        for col, n in self.normalised.items():
+            lines.append(f"  ~ {col} written as decimals ('17850.0' -> '17850'), normalised at load: "
+                         f"{n['ids']:,} ids on {n['rows']:,} rows")
+        if self.customers_non_positive_net:
+            n, kept = self.customers_non_positive_net, self.customers_non_positive_net_kept
+            lines.append(f"  * customers with net value <= 0 after returns: {n:,} ({n - kept:,} with no line kept leave "
+                         f"the analysis; {kept:,} stay, valued on their kept lines)")
         lines.append(f"reconciles: {self.reconciles()}")
         return "\n".join(lines)
 
@@ -358,6 +386,10 @@ def clean_transactions(
 
     keep = reason == ""
     changed_rows &= keep
+    considered = ~np.isin(reason, ["null_customer_id", "exact_duplicate", "outside_window"])
+    net = pd.Series(units_in[considered]).groupby(tx[S.CUSTOMER_ID].to_numpy()[considered], sort=False).sum()
+    non_positive = net.index[net.to_numpy() <= 0]
+    kept_customers = pd.unique(tx[S.CUSTOMER_ID].to_numpy()[keep])
     orders = tx[S.ORDER_ID].to_numpy()
     removed = pd.DataFrame(
         [(name, int((reason == name).sum()), int(units[reason == name].sum()), desc) for name, desc in REASONS.items()],
@@ -389,6 +421,9 @@ def clean_transactions(
         rules=rules,
         window=(lo, hi),
         row_reason=pd.Series(pd.Categorical(reason, categories=["", *REASONS]), index=tx.index, name="reason"),
+        customers_non_positive_net=len(non_positive),
+        customers_non_positive_net_kept=int(pd.Index(non_positive).isin(kept_customers).sum()),
+        normalised={k: dict(v) for k, v in (tx.attrs.get(S.NORMALISED_IDS) or {}).items()},
     )
     if not report.reconciles():  # pragma: no cover - a bug, not a data problem
         raise AssertionError("cleaning report does not reconcile:\n" + report.summary())

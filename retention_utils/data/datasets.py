@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib.resources
 import importlib.util
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,6 +339,10 @@ def load_cdnow(sample: bool = False) -> Dataset:
 # ------------------------------------------------------------------------------------------------
 
 
+#: separators recognised in the header of a file read with the wrong ``sep:``, with their names
+_SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}
+
+
 def _read_table(path: Path, **read_kwargs: Any) -> pd.DataFrame:
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if suffix in {".parquet", ".pq"}:
@@ -349,12 +355,35 @@ def _read_table(path: Path, **read_kwargs: Any) -> pd.DataFrame:
         # every column as text, so ids keep leading zeros and dates keep their format; only empty cells
         # are missing ("NA" or "None" is a legitimate id, not a null)
         try:
-            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                               index_col=False, **read_kwargs)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                                 index_col=False, **read_kwargs)
         except pd.errors.EmptyDataError as err:
             raise S.SchemaError(f"{path}: the file is empty (no header, no rows)") from err
         except UnicodeDecodeError as err:
             raise S.SchemaError(f"{path}: not UTF-8 text ({err.reason}); give its encoding, e.g. encoding: latin-1") from err
+        except pd.errors.ParserError as err:
+            raise S.SchemaError(f"{path}: cannot be read as {sep!r}-separated text ({str(err).strip()}); check sep: "
+                                "in the dataset config's source") from err
+        if df.shape[1] == 1:
+            header = str(df.columns[0])
+            for cand, name in _SEPARATORS.items():
+                if cand != sep and cand in header:
+                    raise S.SchemaError(
+                        f"{path.name}: read with sep {sep!r}, the file has a single column {header[:60]!r}; it looks "
+                        f"{name}-separated: set sep: {cand!r} in the dataset config's source (sep={cand!r} in Python)"
+                    )
+        lost = [str(w.message) for w in caught if issubclass(w.category, pd.errors.ParserWarning)]
+        if lost:  # pandas drops the extra fields of a line longer than the header: nothing is lost silently
+            raise S.SchemaError(f"{path.name}: some lines have more {sep!r}-separated fields than the header ({lost[0]}); "
+                                "check sep: (and decimal:, for numbers written with a decimal comma) in the dataset "
+                                "config's source")
+        first = str(df.columns[0]) if df.shape[1] else ""
+        if first.startswith(("ï»¿", "\ufeff")):
+            raise S.SchemaError(f"{path.name}: the file starts with a byte-order mark read as text ({first[:12]!r}); "
+                                "set encoding: utf-8-sig in the dataset config's source")
+        return df
     raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv, .csv.gz, .tsv or .parquet")
 
 
@@ -387,58 +416,275 @@ def _to_number_text(values: pd.Series, decimal: str | None, thousands: str | Non
     return out
 
 
+def _resolve(path: str | os.PathLike, base: Path | None) -> Path:
+    q = Path(os.path.expandvars(os.path.expanduser(str(path))))
+    return q if q.is_absolute() or base is None else (base / q).resolve()
+
+
+#: keys of one ``join:`` entry of a file source
+JOIN_KEYS = {"path", "key", "right_key", "columns", "sep", "encoding"}
+
+
+def _join_one(df: pd.DataFrame, spec: Any, base: Path | None, read_kwargs: dict[str, Any], where: str) -> pd.DataFrame:
+    """Join one table onto ``df`` (many lines to one row of the joined table); see :func:`load_transactions_file`."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: each join must be a mapping with path: and key:, not {spec!r}")
+    unknown = sorted(set(spec) - JOIN_KEYS)
+    if unknown or "path" not in spec or "key" not in spec:
+        raise ValueError(f"{where}: a join needs path: and key: (optional right_key:, columns:, sep:, encoding:); "
+                         f"got {sorted(map(str, spec))}")
+    path = _resolve(spec["path"], base)
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: joined file {str(path)!r} does not exist")
+    kwargs = {k: v for k, v in read_kwargs.items() if k in {"sep", "encoding"}}
+    kwargs.update({k: spec[k] for k in ("sep", "encoding") if k in spec})
+    right = _read_table(path, **kwargs)
+    left_key, right_key = str(spec["key"]), str(spec.get("right_key", spec["key"]))
+    if left_key not in df:
+        raise S.SchemaError(f"{where}: join key {left_key!r} is not a column of the lines; they have {list(df.columns)}")
+    if right_key not in right:
+        raise S.SchemaError(f"{where}: join key {right_key!r} is not a column of {path.name}; it has {list(right.columns)}")
+    cols = spec.get("columns")
+    if cols is None:
+        cols = [c for c in right.columns if c != right_key]
+    elif isinstance(cols, str) or not all(isinstance(c, str) for c in cols):
+        raise ValueError(f"{where}: columns: must be a list of column names of {path.name}, not {cols!r}")
+    absent = [c for c in cols if c not in right]
+    if absent:
+        raise S.SchemaError(f"{where}: {path.name} has no column(s) {absent}; it has {list(right.columns)}")
+    clash = [c for c in cols if c in df.columns]
+    if clash:
+        raise S.SchemaError(f"{where}: column(s) {clash} of {path.name} are also in the lines; list the columns to take "
+                            "with columns: [...] so that no column is silently overwritten")
+    rkey = S.as_id(right[right_key])
+    dup = rkey.notna() & rkey.duplicated(keep=False)
+    if dup.any():
+        raise S.SchemaError(f"{where}: key {right_key!r} of {path.name} must be unique (one row per key); duplicated: "
+                            + S._examples(right, dup.to_numpy(), right_key))
+    lookup = right.loc[rkey.notna(), cols].set_axis(rkey[rkey.notna()].to_numpy())
+    lkey = S.as_id(df[left_key])
+    unmatched = lkey.notna() & ~lkey.isin(lookup.index)
+    if unmatched.any():
+        raise S.SchemaError(
+            f"{where}: {int(unmatched.sum()):,} line(s) have a {left_key!r} that is not in {path.name} "
+            f"({int(lkey[unmatched].nunique()):,} distinct keys): " + S._examples(df, unmatched.to_numpy(), left_key)
+        )
+    out = df.copy()
+    for c in cols:
+        out[c] = lookup[c].reindex(lkey.to_numpy()).to_numpy()
+    return out
+
+
+#: keys of the ``customer_id_from:`` block of a file source
+CUSTOMER_FROM_KEYS = {"path", "key", "column", "sep", "encoding"}
+#: extra column keeping the id the lines carried before ``customer_id_from`` replaced it
+SOURCE_CUSTOMER_ID = "source_customer_id"
+#: the single pseudo-product of an order-level log (``order_level: true``)
+ORDER_PRODUCT = "ORDER"
+#: canonical columns that ``fill:`` may set to one constant
+FILLABLE = (S.PRODUCT_ID, S.QUANTITY, S.STORE_ID)
+#: canonical name of a unit-price column: revenue = quantity x unit_price
+UNIT_PRICE = "unit_price"
+_PRICE_NAME = r"(?i)price|preis|prix|precio|prezzo|unit|stk|einzel"
+
+
+class RevenueLooksLikePriceWarning(UserWarning):
+    """The column mapped to ``revenue`` is named like a unit price while many lines have quantities above
+    1: revenue is probably quantity x that price (map it as ``unit_price:`` instead)."""
+
+
+def _count_normalised(df: pd.DataFrame, column: str, n_ids: int, n_rows: int) -> None:
+    """Add ids normalised before validation to ``df.attrs[schema.NORMALISED_IDS]`` (the cleaning report's count)."""
+    if n_rows:
+        counts = {k: dict(v) for k, v in (df.attrs.get(S.NORMALISED_IDS) or {}).items()}
+        old = counts.get(column, {"ids": 0, "rows": 0})
+        counts[column] = {"ids": old["ids"] + n_ids, "rows": old["rows"] + n_rows}
+        df.attrs[S.NORMALISED_IDS] = counts
+
+
+def _person_ids(df: pd.DataFrame, spec: Any, base: Path | None, read_kwargs: dict[str, Any]) -> tuple[pd.DataFrame, str]:
+    """Replace ``customer_id`` by the person id of ``spec`` (``customer_id_from:``); returns the table and a note."""
+    where = "customer_id_from"
+    if not isinstance(spec, dict) or not {"path", "key", "column"} <= set(spec) or set(spec) - CUSTOMER_FROM_KEYS:
+        raise ValueError(f"{where}: needs path: (the customers table), key: (its column holding the lines' customer_id) "
+                         f"and column: (the person id), e.g. {{path: customers.csv, key: customer_id, column: "
+                         f"customer_unique_id}}; got {spec!r}")
+    S.require_columns(df, [S.CUSTOMER_ID])
+    path = _resolve(spec["path"], base)
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: customers file {str(path)!r} does not exist")
+    kwargs = {k: v for k, v in read_kwargs.items() if k in {"sep", "encoding"}}
+    kwargs.update({k: spec[k] for k in ("sep", "encoding") if k in spec})
+    people = _read_table(path, **kwargs)
+    on, col = str(spec["key"]), str(spec["column"])
+    S.require_columns(people, [on, col], table=path.name)
+    key, person = S.as_id(people[on]), S.as_id(people[col])
+    bad = key.isna() | person.isna()
+    if bad.any():
+        raise S.SchemaError(f"{where}: {path.name} has rows without {on!r} or {col!r}: " + S._examples(people, bad.to_numpy()))
+    pairs = pd.DataFrame({"k": key, "p": person}).drop_duplicates()
+    dup = pairs["k"].duplicated(keep=False)
+    if dup.any():
+        raise S.SchemaError(f"{where}: in {path.name} one {on!r} maps to several {col!r} values: "
+                            + S._examples(pairs.rename(columns={"k": on, "p": col}), dup.to_numpy()))
+    lookup = pairs.set_index("k")["p"]
+    raw = df[S.CUSTOMER_ID]
+    ids, n_ids, n_rows = S.normalise_ids(raw)
+    unmatched = ids.notna() & ~ids.isin(lookup.index)
+    if unmatched.any():
+        raise S.SchemaError(
+            f"{where}: {int(unmatched.sum()):,} line(s) have a customer_id not in {path.name}'s {on!r} "
+            f"({int(ids[unmatched].nunique()):,} distinct): " + S._examples(df, unmatched.to_numpy(), S.CUSTOMER_ID)
+        )
+    out = df.copy()
+    out[SOURCE_CUSTOMER_ID] = ids
+    out[S.CUSTOMER_ID] = ids.map(lookup).where(ids.notna(), None)
+    _count_normalised(out, S.CUSTOMER_ID, n_ids, n_rows)
+    n_src, n_person = int(ids.nunique()), int(out[S.CUSTOMER_ID].nunique())
+    note = (f"customer_id = {col} of {path.name} joined on {on}: {n_src:,} {on} value(s) in the lines belong to "
+            f"{n_person:,} customer(s); the lines' own id is kept as {SOURCE_CUSTOMER_ID}.")
+    return out, note
+
+
 def load_transactions_file(
     path: str | os.PathLike,
     columns: dict[str, str] | str | os.PathLike | None = None,
     date_format: str | None = None,
     order_id_from: str | None = None,
+    *,
+    timezone: str | None = None,
+    join: list[dict[str, Any]] | None = None,
+    customer_id_from: dict[str, Any] | None = None,
+    order_level: bool = False,
+    fill: dict[str, Any] | None = None,
     **read_kwargs: Any,
 ) -> pd.DataFrame:
-    """Read a user's CSV or parquet transaction log into the canonical layout.
+    """Read a user's CSV or parquet transaction log (and the tables joined to it) into the canonical layout.
 
-    Parameters
-    ----------
-    path : ``.csv``, ``.csv.gz``, ``.tsv`` or ``.parquet`` file; CSV columns are read as text.
-    columns : mapping ``{canonical_name: your_column}`` as a dict, or the path of a YAML file holding
-        that mapping (optionally under a ``columns:`` key). Unmapped canonical columns are expected
-        under their canonical names.
-    date_format : ``strftime`` format of ``order_ts``; required for ``dd/mm/yyyy``-like strings.
-    order_id_from : ``"customer_day"`` derives ``order_id = customer_id-YYYYMMDD`` when the log has
-        no order ids (like CDNOW); ``None`` requires an ``order_id`` column.
-    read_kwargs : passed to :func:`pandas.read_csv` (e.g. ``sep=";"``, ``encoding="latin-1"``);
-        ``decimal=","`` and ``thousands="."`` are applied to ``quantity`` and ``revenue``.
+    Steps, in this order (each is an option of a dataset config's ``source:`` block, same name):
+
+    1. read ``path`` (``.csv``, ``.csv.gz``, ``.tsv`` or ``.parquet``; CSV columns as text, with
+       ``sep``/``encoding`` from ``read_kwargs``);
+    2. ``join``: a list of ``{path, key, right_key?, columns?, sep?, encoding?}``: each table is joined
+       onto the lines by its key (``key`` in the lines, ``right_key`` in the table, default the same
+       name), many lines to one row, e.g. order headers (customer, timestamp) onto order lines by
+       ``order_id``. Keys are compared as ids (:func:`retention_utils.schema.as_id`). The key must be
+       unique in the table and every line's key must be found there; ``columns`` (default: all) must
+       not repeat a column of the lines;
+    3. ``columns``: mapping ``{canonical_name: your_column}`` (dict, or a YAML file holding it,
+       optionally under ``columns:``); unmapped canonical columns are expected under their canonical
+       names. ``unit_price`` may be mapped instead of ``revenue``;
+    4. ``decimal=","`` / ``thousands="."`` (``read_kwargs``) are applied to ``quantity``, ``revenue``
+       and ``unit_price``;
+    5. ``order_level=True``: a log with one row per order and no product column: ``product_id`` is the
+       pseudo-product :data:`ORDER_PRODUCT` and ``quantity`` 1 unless mapped (as the CDNOW loader does);
+       ``fill``: constants for canonical columns the file lacks (:data:`FILLABLE`, e.g.
+       ``{quantity: 1}`` for a marketplace's one-row-per-unit items);
+    6. ``unit_price``: ``revenue = quantity x unit_price``, rounded to 1e-6 (the cleaning report's
+       book-keeping unit). When ``revenue`` is mapped from a column named like a price (``UnitPrice``,
+       ``Preis``) while more than 10 % of lines have a quantity above 1, a
+       :class:`RevenueLooksLikePriceWarning` is issued (and noted);
+    7. ``customer_id_from``: ``{path, key, column}``: the customer is the person ``column`` of the table
+       ``path``, found by its ``key`` column = the lines' ``customer_id`` (a marketplace gives a new
+       ``customer_id`` per order and the person as ``customer_unique_id``). The lines' own id is kept as
+       :data:`SOURCE_CUSTOMER_ID`. Every id must be found; one id maps to one person;
+    8. ``order_id_from="customer_day"``: ``order_id = customer_id-YYYYMMDD`` when the log has no order ids
+       (a line without a customer id gets ``(no customer)-YYYYMMDD``, and cleaning removes and counts it);
+    9. validation (:func:`retention_utils.schema.validate_transactions`) with ``date_format`` and
+       ``timezone`` (an IANA zone: stamps with changing UTC offsets converted to that local clock).
 
     Returns
     -------
-    DataFrame in the canonical transaction layout (validated, not cleaned).
+    DataFrame in the canonical transaction layout (validated, not cleaned); ``attrs["notes"]`` lists how
+    the canonical columns were derived; ``attrs[schema.NORMALISED_IDS]`` counts ids written as decimals.
 
     Raises
     ------
-    SchemaError : a mapped column is absent, a required column is missing, timestamps do not parse or
-        are ambiguous, amounts are not numbers, the file is empty.
+    SchemaError : a mapped or joined column is absent, a join key is duplicated or unmatched, a required
+        column is missing, timestamps do not parse or are ambiguous, amounts are not numbers, the file
+        is empty or looks separated by another ``sep``. Each message names the option to set.
+    ValueError : malformed options (unknown keys, both ``revenue`` and ``unit_price``, ...).
     """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"transaction file {str(p)!r} does not exist")
     decimal = read_kwargs.pop("decimal", None)
     thousands = read_kwargs.pop("thousands", None)
-    mapping_base = read_kwargs.pop("_base", None)
-    df = S.rename_columns(_read_table(p, **read_kwargs), _mapping(columns, mapping_base))
-    for col in (S.QUANTITY, S.REVENUE):
+    base = read_kwargs.pop("_base", None)
+    notes: list[str] = []
+    df = _read_table(p, **dict(read_kwargs))
+    if join:
+        if not isinstance(join, list):
+            raise ValueError(f"join: must be a list of tables to join, not {join!r}")
+        for i, spec in enumerate(join, 1):
+            df = _join_one(df, spec, base, read_kwargs, f"join #{i}")
+            notes.append(f"joined {Path(str(spec['path'])).name} on {spec['key']} (columns "
+                         f"{spec.get('columns', 'all')}).")
+    mapping = _mapping(columns, base)
+    df = S.rename_columns(df, mapping)
+    for col in (S.QUANTITY, S.REVENUE, UNIT_PRICE):
         if col in df and (decimal or thousands):
             df[col] = _to_number_text(df[col], decimal, thousands)
+    fill = dict(fill or {})
+    bad_fill = sorted(set(fill) - set(FILLABLE))
+    if bad_fill:
+        raise ValueError(f"fill: can set {list(FILLABLE)} to a constant, not {bad_fill}")
+    if order_level:
+        if S.PRODUCT_ID in df:
+            raise ValueError("order_level: true is for logs without a product column, but the lines have product_id; "
+                             "leave order_level out")
+        fill.setdefault(S.PRODUCT_ID, ORDER_PRODUCT)
+        if S.QUANTITY not in df:
+            fill.setdefault(S.QUANTITY, 1)
+        notes.append(f"order-level log: product_id = {fill[S.PRODUCT_ID]!r} for every line (one pseudo-product)"
+                     + ("; quantity = 1." if S.QUANTITY not in df else "."))
+    for col, value in fill.items():
+        if col in df:
+            raise ValueError(f"fill: {col} = {value!r}, but the lines already have a {col} column")
+        df[col] = value
+        if not order_level or col not in (S.PRODUCT_ID, S.QUANTITY):
+            notes.append(f"{col} = {value!r} for every line (fill:).")
+    if UNIT_PRICE in df:
+        if S.REVENUE in df:
+            raise ValueError("map either revenue (the line total) or unit_price (revenue = quantity x unit_price), not both")
+        S.require_columns(df, [S.QUANTITY])
+        q, price = S.to_float(df[S.QUANTITY], S.QUANTITY), S.to_float(df[UNIT_PRICE], UNIT_PRICE)
+        df[S.REVENUE] = (q * price).round(6)
+        df[UNIT_PRICE] = price
+        notes.append(f"revenue = quantity x unit_price ({mapping.get(UNIT_PRICE, UNIT_PRICE)}).")
+    elif S.REVENUE in df and S.QUANTITY in df:
+        source = mapping.get(S.REVENUE, S.REVENUE)
+        q = pd.to_numeric(df[S.QUANTITY], errors="coerce").abs()
+        share = float((q > 1).mean()) if len(q) else 0.0
+        if re.search(_PRICE_NAME, source) and share > 0.1:
+            msg = (f"revenue is mapped from {source!r}, named like a unit price, while {share:.0%} of lines have a "
+                   f"quantity above 1: if {source!r} is the price of one unit, map it as unit_price: {source} "
+                   "(revenue = quantity x unit_price)")
+            warnings.warn(msg, RevenueLooksLikePriceWarning, stacklevel=2)
+            notes.append("warning: " + msg + ".")
+    if customer_id_from is not None:
+        df, note = _person_ids(df, customer_id_from, base, read_kwargs)
+        notes.append(note)
     if order_id_from == "customer_day":
         S.require_columns(df, (S.CUSTOMER_ID, S.ORDER_TS))
         if S.ORDER_ID in df:
             raise S.SchemaError("order_id_from: customer_day would overwrite the file's order_id column; "
                                 "map it or drop order_id_from")
-        ts = S.parse_timestamps(df[S.ORDER_TS], S.ORDER_TS, date_format)
+        ts = S.parse_timestamps(df[S.ORDER_TS], S.ORDER_TS, date_format, timezone)
         df[S.ORDER_TS] = ts
-        df[S.CUSTOMER_ID] = S.as_id(df[S.CUSTOMER_ID])
-        df[S.ORDER_ID] = (df[S.CUSTOMER_ID] + "-" + ts.dt.strftime("%Y%m%d")).where(df[S.CUSTOMER_ID].notna(), None)
+        ids, n_ids, n_rows = S.normalise_ids(df[S.CUSTOMER_ID])
+        _count_normalised(df, S.CUSTOMER_ID, n_ids, n_rows)
+        df[S.CUSTOMER_ID] = ids
+        # a line without a customer still gets an order id, so that cleaning removes and counts it (null_customer_id)
+        df[S.ORDER_ID] = df[S.CUSTOMER_ID].fillna("(no customer)") + "-" + ts.dt.strftime("%Y%m%d")
+        notes.append("order_id = customer_id-YYYYMMDD: all lines of a customer on one day form one order.")
     elif order_id_from is not None:
         raise ValueError(f"order_id_from must be None or 'customer_day', not {order_id_from!r}")
-    return S.validate_transactions(df, date_format=date_format)
+    if timezone is not None:
+        notes.append(f"order_ts converted to the local clock of {timezone} (timezone:).")
+    out = S.validate_transactions(df, date_format=date_format, timezone=None if order_id_from == "customer_day" else timezone)
+    out.attrs["notes"] = notes
+    return out
 
 
 def _load_attribute_file(path: Path, key: str, columns: Any, base: Path) -> pd.DataFrame:
@@ -458,7 +704,8 @@ def _load_attribute_file(path: Path, key: str, columns: Any, base: Path) -> pd.D
 
 FILE_SOURCE_KEYS = {
     "path", "columns", "date_format", "order_id_from", "products", "product_columns", "customers",
-    "customer_columns", "sep", "encoding", "decimal", "thousands",
+    "customer_columns", "sep", "encoding", "decimal", "thousands", "timezone", "join", "customer_id_from",
+    "order_level", "fill",
 }
 
 
@@ -467,20 +714,17 @@ def _load_file_source(src: dict[str, Any], base: Path) -> Dataset:
     unknown = sorted(set(src) - FILE_SOURCE_KEYS)
     if unknown:
         raise ValueError(f"dataset config source: unknown key(s) {unknown}; allowed: {sorted(FILE_SOURCE_KEYS)}")
-
-    def resolve(p: str) -> Path:
-        q = Path(os.path.expandvars(os.path.expanduser(str(p))))
-        return q if q.is_absolute() else (base / q).resolve()
-
     if "path" not in src:
         raise ValueError("a 'file' source needs 'path:' (the transaction log)")
+    if "order_level" in src and not isinstance(src["order_level"], bool):
+        raise ValueError(f"dataset config source: order_level must be true or false, not {src['order_level']!r}")
     products = src.pop("products", None)
     product_columns = src.pop("product_columns", None)
     customers = src.pop("customers", None)
     customer_columns = src.pop("customer_columns", None)
-    tx = load_transactions_file(resolve(src.pop("path")), _base=base, **src)
-    prod = _load_attribute_file(resolve(products), S.PRODUCT_ID, product_columns, base) if products else None
-    cust = _load_attribute_file(resolve(customers), S.CUSTOMER_ID, customer_columns, base) if customers else None
+    tx = load_transactions_file(_resolve(src.pop("path"), base), _base=base, **src)
+    prod = _load_attribute_file(_resolve(products, base), S.PRODUCT_ID, product_columns, base) if products else None
+    cust = _load_attribute_file(_resolve(customers, base), S.CUSTOMER_ID, customer_columns, base) if customers else None
     if prod is not None:
         found = tx[S.PRODUCT_ID].isin(prod[S.PRODUCT_ID])
         if found.mean() < 0.5:
@@ -489,4 +733,4 @@ def _load_file_source(src: dict[str, Any], base: Path) -> Dataset:
                 f"not match (e.g. transactions {tx[S.PRODUCT_ID].head(3).tolist()} vs products "
                 f"{prod[S.PRODUCT_ID].head(3).tolist()}); check the column mapping and id formats"
             )
-    return Dataset("file", tx, prod, cust)
+    return Dataset("file", tx, prod, cust, notes=list(tx.attrs.get("notes", [])))

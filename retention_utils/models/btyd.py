@@ -76,6 +76,9 @@ __all__ = [
     "BTYDFitError",
     "NotFittedError",
     "BTYDBoundaryWarning",
+    "BTYDImplausibleWarning",
+    "BTYDPredictionError",
+    "PLAUSIBLE_SHAPE",
     "BetaGeoFitter",
     "ParetoNBDFitter",
     "ModifiedBetaGeoFitter",
@@ -109,6 +112,25 @@ class NotFittedError(ValueError, AttributeError):
 class BTYDBoundaryWarning(RuntimeWarning):
     """The MLE looks degenerate: a log-parameter sits at the optimisation bound, or the observed
     information matrix is singular (standard errors unavailable)."""
+
+
+class BTYDImplausibleWarning(BTYDBoundaryWarning):
+    """The MLE ran to an implausible region: a shape parameter (``r``, ``a``, ``b``, ``s``, ``p``, ``q``)
+    outside :data:`PLAUSIBLE_SHAPE`. A gamma shape ``r`` of 10,000 means purchase rates that differ by
+    1 % across customers, a Beta(``a``, ``b``) with ``b`` in the millions a dropout probability that is
+    the same for everybody: the data (too few customers or repeat purchases, too short a calibration
+    period) do not identify heterogeneity. Predictions stay finite, but read them as those of a
+    homogeneous model. The message lists the parameters."""
+
+
+class BTYDPredictionError(FloatingPointError):
+    """A prediction came out non-finite or negative (not expected for any parameter value; the message
+    names the model, the method and the parameters)."""
+
+
+#: range of shape parameters (r, a, b, s, p, q) that a customer base plausibly has; a fit outside it
+#: warns (:class:`BTYDImplausibleWarning`)
+PLAUSIBLE_SHAPE = (1e-3, 1e4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,15 +336,41 @@ def _log_integral_between(m, n, A, B, lo, hi):
 
 def _bg_expected_quad(r, alpha, a, b, t):
     """Quadrature fallback for one element of :func:`_bg_expected_from_alive`:
-    E = E_p[(1 - (1 + p t/alpha)^-r) / p], p ~ Beta(a, b) (QAWS rule with the Beta weight)."""
+    E = E_p[(1 - (1 + p t/alpha)^-r) / p], p ~ Beta(a, b) (QAWS rule with the Beta weight).
+
+    For extreme Beta parameters (b in the thousands to millions with a << 1, or a in the thousands)
+    the QAWS moments overflow; the expectation is then taken over the Beta quantile function,
+    E = integral_0^1 g(F^-1(u)) du with g(p) = (1 - (1 + p t/alpha)^-r) / p, whose integrand is
+    monotone and bounded by g(1) <= . <= g(0) = r t / alpha, so it is finite for every parameter value."""
 
     def h(p):
         return r * t / alpha if p <= 0 else -math.expm1(-r * math.log1p(p * t / alpha)) / p
 
-    val = integrate.quad(
-        h, 0.0, 1.0, weight="alg", wvar=(a - 1.0, b - 1.0), epsabs=0.0, epsrel=1e-11, limit=400
-    )[0]
-    return val * math.exp(-special.betaln(a, b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        log_beta = float(special.betaln(a, b))
+        if log_beta > -700.0:  # 1 / B(a, b) representable
+            val = integrate.quad(
+                h, 0.0, 1.0, weight="alg", wvar=(a - 1.0, b - 1.0), epsabs=0.0, epsrel=1e-11, limit=400
+            )[0]
+            out = val * math.exp(-log_beta)
+            if math.isfinite(out) and 0.0 <= out <= r * t / alpha * (1 + 1e-9):
+                return out
+    return _bg_expected_quantile(r, alpha, a, b, t)
+
+
+def _bg_expected_quantile(r, alpha, a, b, t):
+    """E_p[g(p)] = integral_0^1 g(F^-1(u)) du, F the Beta(a, b) distribution function and
+    g(p) = (1 - (1 + p t/alpha)^-r) / p: the quantile form of :func:`_bg_expected_quad`, finite for every
+    (a, b) since g is monotone and bounded by g(0) = r t / alpha (scipy's ``betaincinv``)."""
+
+    def h(p):
+        return r * t / alpha if p <= 0 else -math.expm1(-r * math.log1p(p * t / alpha)) / p
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        q = integrate.quad(lambda u: h(float(special.betaincinv(a, b, u))), 0.0, 1.0, epsabs=0.0, epsrel=1e-10, limit=400)[0]
+    return min(max(q, 0.0), r * t / alpha)
 
 
 def _bg_expected_from_alive(r, alpha, a, b, t):
@@ -442,6 +490,7 @@ class _MLEFitter(BaseEstimator):
 
     _param_names: tuple = ()
     _scaled_params: tuple = ()  # indices of parameters measured in the rescaled unit
+    _shape_params: frozenset = frozenset({"r", "a", "b", "s", "p", "q"})  # checked against PLAUSIBLE_SHAPE
 
     def __init__(self, n_starts=3, max_iter=1000):
         self.n_starts = n_starts
@@ -632,6 +681,17 @@ class _MLEFitter(BaseEstimator):
                 BTYDBoundaryWarning,
                 stacklevel=3,
             )
+        shapes = {k: float(v) for k, v in zip(self._param_names, theta_user, strict=True) if k in self._shape_params}
+        odd = {k: v for k, v in shapes.items() if not PLAUSIBLE_SHAPE[0] <= v <= PLAUSIBLE_SHAPE[1]}
+        if odd:
+            params = ", ".join(f"{k}={v:.4g}" for k, v in zip(self._param_names, theta_user, strict=True))
+            warnings.warn(
+                f"{type(self).__name__}: the fit ran to an implausible region ({params}): shape parameter(s) "
+                f"{sorted(odd)} outside {PLAUSIBLE_SHAPE[0]:g}..{PLAUSIBLE_SHAPE[1]:g}, i.e. no heterogeneity "
+                "identified across customers; too few customers, repeat purchases or calibration days",
+                BTYDImplausibleWarning,
+                stacklevel=3,
+            )
         H, _ = self._hessian(lt, data)
         cov = None
         try:
@@ -738,8 +798,7 @@ class _TransactionModel(_MLEFitter):
         t_arr = _check_t(t)
         if not any(given):
             out = uncond(t_arr)
-            if not np.all(np.isfinite(out)):  # pragma: no cover - defensive, should not happen
-                raise FloatingPointError(f"{type(self).__name__}.{name}: non-finite result")
+            self._check_prediction(out, name)
             return _wrap(out, None, name)
         if not all(given):
             raise ValueError("pass all of frequency, recency and T (conditional) or none (unconditional)")
@@ -749,9 +808,15 @@ class _TransactionModel(_MLEFitter):
         except ValueError as exc:
             raise ValueError(f"t cannot be broadcast against the customer arrays: {exc}") from None
         out = cond(t_arr, x, tx, T_)
-        if not np.all(np.isfinite(out)):  # pragma: no cover - defensive, should not happen
-            raise FloatingPointError(f"{type(self).__name__}.{name}: non-finite result")
+        self._check_prediction(out, name)
         return _wrap(out, index, name)
+
+    def _check_prediction(self, out, name):
+        """Raise :class:`BTYDPredictionError` for a non-finite or negative prediction (never returned)."""
+        out = np.asarray(out, dtype=float)
+        if not np.all(np.isfinite(out)) or np.any(out < 0):  # pragma: no cover - defensive, should not happen
+            params = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+            raise BTYDPredictionError(f"{type(self).__name__}.{name}: non-finite or negative result at {params}")
 
     def log_likelihood(self, frequency, recency, T):
         """Individual log-likelihoods log L(params_ | x, t_x, T) at the fitted parameters.

@@ -321,3 +321,15 @@ def projection_2d(scaled: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """First two principal components of the scaled features (columns ``pc1``, ``pc2``), for plots."""
     z = PCA(n_components=2, random_state=seed).fit_transform(scaled.to_numpy())
     return pd.DataFrame(z, index=scaled.index, columns=["pc1", "pc2"])
+
+
+def require_clusters(tx: pd.DataFrame, k_min: int = 2) -> None:
+    """What the clustering notebook (03) needs, checked in its first analysis cell: at least
+    ``k_min + 1`` customers (a silhouette of k clusters needs k <= n - 1, and the smallest k compared
+    is ``k_min``). Raises :class:`retention_utils.schema.InsufficientDataError` with one sentence."""
+    n = int(tx[S.CUSTOMER_ID].nunique())
+    if n < max(int(k_min), 2) + 1:
+        raise S.InsufficientDataError(
+            f"clustering customers into at least {max(int(k_min), 2)} groups needs at least {max(int(k_min), 2) + 1} "
+            f"customers; the data has {n:,}."
+        )

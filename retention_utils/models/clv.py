@@ -363,11 +363,18 @@ def repeat_purchase_tracking(
 
     The cohort is every customer whose first purchase day is in ``[start, calibration_end]``.
     Purchases follow the BTYD convention of :func:`retention_utils.tables.summary.btyd_summary`: one purchase
-    per customer and calendar day, the first one is not a repeat. By the end of day ``d`` a customer
-    first seen on day ``f <= d`` has made ``X(d - f)`` repeat purchases, so the cohort's expected
-    cumulative count is ``sum_i E[X((d - f_i) / unit)]`` with the model's unconditional expectation
-    E[X(t)] (FHL 2005a eq. 9; :meth:`retention_utils.models.btyd.BetaGeoFitter.expected_purchases` without
-    customer data), fitted on the calibration period.
+    per customer and calendar day, the first one is not a repeat.
+
+    **Which day a row stands for.** Each row is indexed by its last day ``d`` and stands for the *end*
+    of that day: ``actual_cumulative`` counts the cohort's repeat purchase days up to and including
+    ``d``, and a customer first seen on day ``f <= d`` has then been a customer for ``d + 1 - f`` days,
+    so the expected cumulative count is ``sum_i E[X((d + 1 - f_i) / unit)]`` with the model's
+    unconditional expectation E[X(t)] (FHL 2005a eq. 9;
+    :meth:`retention_utils.models.btyd.BetaGeoFitter.expected_purchases` without customer data), fitted
+    on the calibration period. With weekly rows from ``start`` (day offsets counted from 0), row ``k``
+    is day ``7k - 1`` and covers ages up to ``7k - f`` days: the convention of the R BTYD walkthrough
+    and of lifetimes' ``expected_cumulative_transactions``, whose published CDNOW values it reproduces
+    (Pareto/NBD, weeks 20-25: 1308.91 ... 1674.32; tested).
 
     Parameters
     ----------
@@ -421,7 +428,10 @@ def repeat_purchase_tracking(
     actual_cum = np.searchsorted(np.sort(rep_off), offsets, side="right").astype("float64")
 
     f_off, f_n = np.unique((cohort - t0).dt.days.to_numpy(), return_counts=True)
-    age = np.clip(offsets[:, None] - f_off[None, :], 0, None) / unit  # (rows, first days), time_unit
+    # a row stands for the END of its day d: a customer first seen on day f <= d is then d + 1 - f days old
+    # (lifetimes' expected_cumulative_transactions and the R BTYD walkthrough: period k covers ages up to
+    # 7k - f); customers first seen after d are not yet in the cohort (age 0, E[X(0)] = 0)
+    age = np.clip(offsets[:, None] + 1 - f_off[None, :], 0, None) / unit  # (rows, first days), time_unit
     ex = np.asarray(model.expected_purchases(age), dtype="float64").reshape(age.shape)
     expected_cum = ex @ f_n.astype("float64")
 
@@ -693,3 +703,60 @@ def read_at_risk_table(path: str | os.PathLike) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# what the CLV notebook needs
+# ------------------------------------------------------------------------------------------------
+
+#: repeat buyers in the calibration period below which BTYD and Gamma-Gamma estimates are not worth fitting
+MIN_REPEAT_CUSTOMERS = 10
+
+
+def require_btyd_data(
+    tx: pd.DataFrame, observation_start: DateLike, calibration_end: DateLike, observation_end: DateLike
+) -> None:
+    """What the CLV notebook (06) needs, checked in its first analysis cell, in this order:
+
+    1. ``observation_start < calibration_end < observation_end``;
+    2. an order on ``observation_end``'s day or later: the holdout may not run past the last order
+       (:func:`retention_utils.tables.summary.calibration_holdout_split`: unobserved days would look like
+       inactivity);
+    3. at least :data:`MIN_REPEAT_CUSTOMERS` customers with a repeat purchase day in the calibration
+       period (the transaction models and the Gamma-Gamma spend model are fitted on repeat purchases);
+    4. among the calibration customers, some who buy in the holdout and some who do not (the holdout
+       ROC-AUC of "buys again").
+
+    Raises :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first need that
+    fails, with the dates or counts and the parameter to change).
+    """
+    start, cal, end = (S.to_day(d, w) for d, w in ((observation_start, "OBSERVATION_START"),
+                                                   (calibration_end, "CALIBRATION_END"), (observation_end, "OBSERVATION_END")))
+    if not start < cal < end:
+        raise S.InsufficientDataError(
+            f"customer lifetime value needs OBSERVATION_START < CALIBRATION_END < OBSERVATION_END, got {start.date()}, "
+            f"{cal.date()}, {end.date()}."
+        )
+    day = tx[S.ORDER_TS].dt.normalize()
+    last = day.max()
+    if last < end:
+        raise S.InsufficientDataError(
+            f"the CLV holdout runs to OBSERVATION_END ({end.date()}) but the last order is on {last.date()}: the days "
+            f"in between are not observed; set OBSERVATION_END to {last.date()} or earlier."
+        )
+    days = pd.DataFrame({"c": tx[S.CUSTOMER_ID].to_numpy(), "d": day.to_numpy()}).drop_duplicates()
+    in_cal = days[days["d"] <= cal]
+    n_cal = int(in_cal["c"].nunique())
+    repeat = int((in_cal.groupby("c").size() > 1).sum())
+    if repeat < MIN_REPEAT_CUSTOMERS:
+        raise S.InsufficientDataError(
+            f"the BTYD and spend models are fitted on repeat purchases and need at least {MIN_REPEAT_CUSTOMERS} customers "
+            f"who bought on two days by CALIBRATION_END ({cal.date()}); the data has {repeat:,} of {n_cal:,}."
+        )
+    holdout = days.loc[(days["d"] > cal) & (days["d"] <= end), "c"].unique()
+    came_back = int(pd.Index(in_cal["c"].unique()).isin(holdout).sum())
+    if came_back == 0 or came_back == n_cal:
+        raise S.InsufficientDataError(
+            f"the holdout check needs calibration customers who buy again after CALIBRATION_END and customers who do "
+            f"not; {came_back:,} of {n_cal:,} buy again in {(cal + S.DAY).date()} .. {end.date()}."
+        )

@@ -616,8 +616,9 @@ def forward_classifier_scores(
     cutoff for training and one for validation (:func:`time_splits` with ``n_folds=1``), tunes every
     :func:`model_candidates` entry on validation ROC-AUC (:func:`tune_time_cv`), refits the best and
     scores the test cutoff once (:func:`finalize`, no calibration). Nothing after a cutoff enters its
-    features. When the data leaves no room for a forward-in-time validation, returns
-    ``scores=None`` with the reason in ``note`` instead of raising.
+    features. Features constant (or all missing) on the training cutoff are left out. When the data
+    leaves no room for a forward-in-time validation, or the models cannot be fitted on it (one class at
+    a cutoff, too few customers), returns ``scores=None`` with the reason in ``note`` instead of raising.
     """
     observation_start, observation_end = _day(observation_start, "observation_start"), _day(observation_end, "observation_end")
     try:
@@ -628,8 +629,12 @@ def forward_classifier_scores(
     with thread_limits(1):
         history = CustomerHistory.from_dataset(ds, observation_end=observation_end)
         panel = history.panel(list(splits.cutoffs), horizon_days)
-        features = model_feature_columns(panel)
-        selection = select_model(panel, splits, features, seed=seed, calibration="none", finalize_all=False)
+        varying = set(model_feature_columns(panel, list(splits.folds[-1].train)))
+        features = [c for c in model_feature_columns(panel) if c in varying]
+        try:
+            selection = select_model(panel, splits, features, seed=seed, calibration="none", finalize_all=False)
+        except ValueError as err:
+            return ForwardScores(None, None, "", f"the classifiers cannot be fitted on these data ({str(err).splitlines()[0]})")
     best, scored = selection.tuned[selection.best], selection.scored[selection.best]
     test = panel.at(splits.test)
     note = (f"{best.name} (validation ROC-AUC {best.best_cv_roc_auc:.3f}), trained at "

@@ -356,3 +356,33 @@ def band_crosstab(group: pd.Series, customers: pd.DataFrame, column: str) -> pd.
     out = pd.crosstab(joined[column], joined["g"], normalize="index", dropna=False)
     out.columns.name = group.name
     return out
+
+
+def require_profiles(
+    summary: pd.DataFrame,
+    tx: pd.DataFrame,
+    products: pd.DataFrame | None = None,
+    level: str = S.DEPARTMENT,
+    min_lift: float = 2.0,
+    min_share: float = 0.05,
+) -> None:
+    """What the customer-profile notebook (02) needs, checked in its first analysis cell: at least two
+    customers (RFM scores, segments and value deciles compare customers), and, when ``products`` has the
+    attribute ``level`` (so that interest tags are computed), at least one customer whose spend share of
+    some value is ``min_lift`` times the population's and at least ``min_share`` (:func:`interest_tags`),
+    else the tags section has nothing to describe. Raises
+    :class:`retention_utils.schema.InsufficientDataError` with one sentence."""
+    n = len(summary)
+    if n < 2:
+        raise S.InsufficientDataError(
+            f"customer profiles compare customers and need at least 2; the data has {n:,} customer(s)."
+        )
+    if products is not None and level in products:
+        shares, _ = spend_shares(tx, products, level)
+        tags = interest_tags(shares, population_shares(tx, products, level), min_lift=min_lift, min_share=min_share)
+        if tags.empty:
+            raise S.InsufficientDataError(
+                f"interest tags need at least one customer whose spend share of a {level} is {min_lift:g} times the "
+                f"population's (and at least {min_share:.0%} of their spend); none of the {n:,} customers has one "
+                f"(lower TAG_MIN_LIFT, or set TAG_LEVEL to another product attribute)."
+            )

@@ -38,8 +38,13 @@ Rules for bad durations: a missing start, a start after the cutoff or an end bef
 :class:`DurationError` naming the customers. **Zero durations**: a customer whose risk period starts on
 the cutoff day (or, with a landmark, whose churn or censoring falls on or before the landmark) has no
 time at risk; :func:`churn_durations` drops them and counts them by reason; :func:`check_durations`,
-run before every fit, refuses any duration <= 0 (a Weibull model cannot take log 0, and a zero-time
-event would mean the dates are wrong).
+run before every Cox and Weibull fit, refuses any duration <= 0 (a Weibull model cannot take log 0, and
+a Cox risk set at 0 is empty). Kaplan-Meier and the log-rank test accept a zero duration (a customer
+lost on the day they entered): it is a valid time for a non-parametric estimator.
+
+Left truncation: durations start at the first purchase *in the data*; a log that starts in the middle
+of customers' relationships lets customers enter late. The rule and the count of customers it may
+affect are in :func:`retention_utils.tables.durations.churn_durations` (``window_start``).
 
 Landmark and covariates
 -----------------------
@@ -86,8 +91,10 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
+from ..schema import CUSTOMER_ID as S_CUSTOMER
+from ..schema import ORDER_TS as S_ORDER_TS
 from ..schema import DateLike
-from ..tables.durations import DURATION, EVENT, PURCHASED, _name, check_durations
+from ..tables.durations import DURATION, EVENT, PURCHASED, _name, check_durations, churn_durations
 
 
 class CovariateError(ValueError):
@@ -104,6 +111,60 @@ class CovariateError(ValueError):
 
 class SurvivalFitError(RuntimeError):
     """A lifelines fit failed although the covariates passed :func:`check_covariates`."""
+
+
+class ExtrapolationError(ValueError):
+    """A Cox prediction asked for a time beyond the longest duration the model was fitted on: its
+    baseline is not estimated there (a step function stays flat after its last step), so the
+    prediction is refused rather than extrapolated."""
+
+
+class UnseenStratumError(ValueError):
+    """A row to predict for belongs to a stratum the stratified model was not fitted on: no baseline
+    hazard exists for it, and none is extrapolated. ``strata`` lists the unseen stratum values."""
+
+    def __init__(self, message: str, strata: Sequence[Any] = ()):
+        super().__init__(message)
+        self.strata = tuple(strata)
+
+
+def model_strata(model: Any) -> list[str]:
+    """The stratum columns of a fitted lifelines model as a list (``[]`` when unstratified).
+
+    lifelines stores a single stratum column as a plain string (``"band"``, not ``["band"]``), so
+    ``list(model.strata)`` would split it into letters; this is the one place that reads it."""
+    strata = getattr(model, "strata", None)
+    if not strata:
+        return []
+    return [strata] if isinstance(strata, str) else list(strata)
+
+
+def _stratum_keys(model: Any, table: pd.DataFrame) -> list[Any]:
+    """Per row of ``table``, the key of its stratum in ``model.baseline_hazard_`` (the value for one
+    stratum column, a tuple for several); raises :class:`UnseenStratumError` naming strata the model
+    was not fitted on, and ``SchemaError`` when the table lacks a stratum column."""
+    from ..schema import require_columns
+
+    strata = model_strata(model)
+    require_columns(table, strata, table="survival table")
+    keys = list(table[strata].itertuples(index=False, name=None))
+    keys = [k[0] if len(strata) == 1 else tuple(k) for k in keys]
+    seen = list(model.baseline_hazard_.columns)
+    seen_set = set(seen)
+    unseen = sorted({k for k in keys if k not in seen_set}, key=str)
+    if unseen:
+        n = sum(k not in seen_set for k in keys)
+
+        def show(k: Any) -> str:
+            vals = k if isinstance(k, tuple) else (k,)
+            return ", ".join(f"{c}={v!r}" for c, v in zip(strata, vals, strict=True))
+
+        raise UnseenStratumError(
+            f"{n:,} row(s) belong to stratum ({'; '.join(show(k) for k in unseen[:5])}) that the model was not fitted on "
+            f"(fitted strata: {'; '.join(show(k) for k in seen[:10])}); no baseline hazard is extrapolated to it",
+            unseen,
+        )
+    return keys
 
 
 # ------------------------------------------------------------------------------------------------
@@ -272,13 +333,15 @@ def screen_covariates(
 def kaplan_meier(durations: Any, events: Any, label: str = "KM", alpha: float = 0.05):
     """A fitted ``lifelines.KaplanMeierFitter`` (Kaplan & Meier 1958; lifelines' exponential
     Greenwood confidence band at level ``1 - alpha``). Durations are checked first
-    (:func:`check_durations`)."""
+    (:func:`check_durations`): missing, infinite and negative durations are refused with the customers
+    named; a zero duration (a customer lost on the day they entered) is a valid time for this
+    non-parametric estimator (the curve steps down at 0), unlike for the Weibull and Cox fits."""
     from lifelines import KaplanMeierFitter
 
     index = durations.index if isinstance(durations, pd.Series) else None  # errors then name customer ids
     d = pd.Series(np.asarray(durations, dtype="float64"), index=index)
     e = pd.Series(np.asarray(events), index=d.index)
-    check_durations(pd.DataFrame({DURATION: d, EVENT: e}))
+    check_durations(pd.DataFrame({DURATION: d, EVENT: e}), allow_zero=True)
     return KaplanMeierFitter(alpha=alpha, label=label).fit(d.to_numpy(), e.to_numpy(), label=label)
 
 
@@ -432,7 +495,7 @@ def ph_test(cph: Any, table: pd.DataFrame, time_transform: str = "rank") -> pd.D
     """
     from lifelines.statistics import proportional_hazard_test
 
-    cols = [c for c in table.columns if c in set(cph.params_.index) | set(cph.strata or []) | {cph.duration_col, cph.event_col}]
+    cols = [c for c in table.columns if c in set(cph.params_.index) | set(model_strata(cph)) | {cph.duration_col, cph.event_col}]
     res = proportional_hazard_test(cph, table[cols], time_transform=time_transform)
     s = res.summary
     out = pd.DataFrame(
@@ -529,8 +592,12 @@ def survival_at(model: Any, table: pd.DataFrame, horizon: float, cox_method: str
       exactly ``tau - window`` days after the landmark), ``exp(-h)`` is far above ``1 - h`` and these
       predictions overstate survival.
 
-    Other models use lifelines' ``predict_survival_function``. Raises ``ValueError`` for a non-unique
-    index, an unknown ``cox_method`` or a row with no prediction (a stratum unseen in training).
+    Other models use lifelines' ``predict_survival_function`` (a parametric model such as the Weibull
+    AFT extrapolates by its formula). A stratified model may have one stratum column or several
+    (lifelines stores one as a plain string: :func:`model_strata`). Predictions outside what a Cox model
+    was fitted on are refused, never extrapolated: :class:`UnseenStratumError` names every stratum value
+    it was not fitted on, :class:`ExtrapolationError` a horizon beyond its longest training duration.
+    ``ValueError`` for a non-unique index or an unknown ``cox_method``.
     """
     from lifelines import CoxPHFitter
 
@@ -540,15 +607,20 @@ def survival_at(model: Any, table: pd.DataFrame, horizon: float, cox_method: str
     if isinstance(model, CoxPHFitter):
         if cox_method not in ("product_limit", "breslow"):
             raise ValueError(f"cox_method must be 'product_limit' or 'breslow', not {cox_method!r}")
+        longest = float(np.max(np.asarray(model.durations, dtype="float64")))
+        if float(horizon) > longest:
+            raise ExtrapolationError(
+                f"survival_at: horizon {float(horizon):g} is beyond the longest duration the Cox model was fitted on "
+                f"({longest:g}); its baseline is not estimated there (choose a horizon <= {longest:g})"
+            )
         if cox_method == "product_limit":
             bh = model.baseline_hazard_
             inc = bh[bh.index <= float(horizon)].clip(upper=1 - 1e-12)
             log_s0 = np.log1p(-inc).sum(axis=0)  # one value per stratum column
+            strata = model_strata(model)
+            keys = _stratum_keys(model, table) if strata else []
             ph = model.predict_partial_hazard(table).reindex(table.index).to_numpy(dtype="float64")
-            strata = list(model.strata or [])
             if strata:
-                keys = table[strata].itertuples(index=False, name=None)
-                keys = [k[0] if len(strata) == 1 else k for k in keys]
                 lookup = {(c if not isinstance(c, tuple) else tuple(c)): float(v) for c, v in log_s0.items()}
                 base = np.array([lookup.get(k, np.nan) for k in keys], dtype="float64")
             else:
@@ -557,6 +629,8 @@ def survival_at(model: Any, table: pd.DataFrame, horizon: float, cox_method: str
             if out.isna().any():
                 raise ValueError(f"survival_at: no prediction for {_name(table.index[out.isna()])} (unseen stratum?)")
             return out
+    if model_strata(model):
+        _stratum_keys(model, table)  # an unseen stratum is named, not left to lifelines
     sf = model.predict_survival_function(table, times=[float(horizon)])
     out = pd.Series(sf.iloc[0].to_numpy(dtype="float64"), index=sf.columns).reindex(table.index)
     if out.isna().any():
@@ -601,8 +675,8 @@ def next_purchase_score(model: Any, table: pd.DataFrame) -> pd.Series:
 
     if not isinstance(model, CoxPHFitter):
         raise ValueError(f"next_purchase_score needs a lifelines CoxPHFitter, not {type(model).__name__}")
-    if model.strata:
-        raise ValueError(f"next_purchase_score: the model is stratified on {list(model.strata)}; use survival_at")
+    if model_strata(model):
+        raise ValueError(f"next_purchase_score: the model is stratified on {model_strata(model)}; use survival_at")
     if model.event_col != PURCHASED:
         raise ValueError(
             f"next_purchase_score: the model's event column is {model.event_col!r}, not {PURCHASED!r}; fit it on "
@@ -725,3 +799,78 @@ def calibration_at_horizon(
     return pd.DataFrame(rows).set_index("risk_group")
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# what the churn notebook needs
+# ------------------------------------------------------------------------------------------------
+
+#: churn events and censored customers at the landmark below which the held-out validation (a
+#: stratified split, ten calibration groups, C-index) has nothing to work with
+MIN_EVENTS = 10
+
+
+def require_churn_data(
+    tx: pd.DataFrame,
+    observation_end: DateLike,
+    tau_percentile: float = 0.9,
+    tau_basis: str = "customer_max",
+    window_days: int = 30,
+    label_check_days: int = 90,
+    min_group_customers: int = 50,
+    n_clusters: int = 6,
+) -> None:
+    """What the churn notebook (05) needs, checked in its first analysis cell, in this order:
+
+    1. customers who bought on two different days (``tau`` is a percentile of the gaps);
+    2. data starting at least ``label_check_days`` before ``observation_end`` (the labels given then
+       are checked against the days after);
+    3. at the landmark (``window_days`` after each first purchase, :func:`churn_durations` with
+       ``origin_days``) at least :data:`MIN_EVENTS` churn events and :data:`MIN_EVENTS` censored
+       customers (a held-out part with both, ten calibration groups);
+    4. an RFM segment at the landmark with at least ``min_group_customers`` customers (Kaplan-Meier
+       curves are drawn only for such groups), and at least ``n_clusters * min_group_customers``
+       customers at risk, so that the largest of the ``n_clusters`` first-window clusters has that many.
+
+    Raises :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first need that
+    fails, with the counts and the parameter to change).
+    """
+    from ..schema import InsufficientDataError, to_day
+    from ..tables.durations import churn_threshold, first_window_features
+    from .segments import rfm_scores, rfm_segment
+
+    end = to_day(observation_end, "observation_end")
+    n_customers = int(tx[S_CUSTOMER].nunique())
+    try:
+        tau = churn_threshold(tx, tau_percentile, tau_basis).tau_days
+    except ValueError as err:
+        raise InsufficientDataError(
+            f"churn as time to event needs customers who bought on two different days (tau is a percentile of the gaps "
+            f"between purchase days); none of the {n_customers:,} customers did."
+        ) from err
+    first = tx[S_ORDER_TS].min().normalize()
+    mid = end - pd.Timedelta(days=int(label_check_days))
+    if first > mid:
+        raise InsufficientDataError(
+            f"the churn labels are checked {label_check_days} days before the end ({mid.date()}), but the data starts on "
+            f"{first.date()}; it needs a longer window (or a smaller LABEL_CHECK_DAYS)."
+        )
+    lm = churn_durations(tx, tau, end, origin_days=window_days)
+    table = lm.table
+    events = int(table[EVENT].sum())
+    censored = len(table) - events
+    if events < MIN_EVENTS or censored < MIN_EVENTS:
+        raise InsufficientDataError(
+            f"churn models need at least {MIN_EVENTS} churn events and {MIN_EVENTS} censored customers at the landmark "
+            f"({window_days} days after the first purchase, tau = {tau} days); the data has {events:,} and {censored:,} "
+            f"among {len(table):,} customers at risk."
+        )
+    feat = first_window_features(tx, window_days, end).reindex(table.index)
+    largest = int(rfm_segment(rfm_scores(feat[["n_orders", "revenue", "days_since_last_order"]])).value_counts().max())
+    need = int(n_clusters) * int(min_group_customers)
+    if largest < min_group_customers or len(table) < need:
+        raise InsufficientDataError(
+            f"Kaplan-Meier curves by group need groups of at least {min_group_customers} customers (MIN_GROUP_CUSTOMERS): "
+            f"the largest RFM segment at the landmark has {largest:,}, and {n_clusters} clusters need {need:,} customers "
+            f"at risk, of which there are {len(table):,}."
+        )

@@ -417,3 +417,47 @@ def last_basket_protocol(
         f"last basket (households >= {int(min_baskets)} baskets, products >= {int(min_item_baskets)} baskets)"
     )
     return Protocol(name, make(1, "validation: second-to-last basket"), make(0, "test: last basket"))
+
+
+def require_protocols(
+    baskets: pd.DataFrame,
+    after_end: DateLike,
+    test_days: int,
+    validation_days: int,
+    horizon_days: int,
+    min_baskets: int = 5,
+    lit_min_baskets: int = 5,
+    lit_min_item_baskets: int = 10,
+) -> None:
+    """What the recommender notebook (07) needs, checked in its first analysis cell (after
+    :func:`require_products`): its three splits can be built on ``baskets`` (:func:`basket_items`), with
+    the test cutoff ``after_end - test_days`` (``after_end``: the day after the observation window), the
+    validation cutoff ``validation_days`` before it, and households evaluated in each, i.e.
+    :func:`global_cutoff_protocol`, :func:`global_cutoff_split` with ``horizon_days`` and
+    :func:`last_basket_protocol` with the notebook's thresholds. Raises
+    :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first split that cannot
+    be built, and why)."""
+    t0 = _day(after_end, "after_end") - pd.Timedelta(days=int(test_days))
+    t_val = t0 - pd.Timedelta(days=int(validation_days))
+    steps = (
+        ("the global-cutoff protocol", lambda: global_cutoff_protocol(baskets, t0, t_val, min_baskets=min_baskets)),
+        (f"the {horizon_days}-day window split",
+         lambda: global_cutoff_split(baskets, t0, horizon_days=horizon_days, min_baskets=min_baskets)),
+        ("the last-basket protocol",
+         lambda: last_basket_protocol(baskets, min_baskets=lit_min_baskets, min_item_baskets=lit_min_item_baskets)),
+    )
+    for what, build in steps:
+        try:
+            built = build()
+        except ValueError as err:
+            raise S.InsufficientDataError(
+                f"recommender evaluation cannot build {what} (test cutoff {t0.date()}, validation cutoff {t_val.date()}): "
+                f"{str(err).splitlines()[0]}."
+            ) from err
+        parts = [built.validation, built.test] if isinstance(built, Protocol) else [built]
+        for part in parts:
+            if int(part.counts.get("evaluated", 0)) == 0:
+                raise S.InsufficientDataError(
+                    f"recommender evaluation: {what} ({part.name}) evaluates no household (test cutoff {t0.date()}, "
+                    f"validation cutoff {t_val.date()}); it needs households with baskets on both sides of the cutoff."
+                )

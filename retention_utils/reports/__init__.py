@@ -6,7 +6,7 @@ notebook-test comparator.
 - :mod:`.runner`   -- :func:`run_reports` (the main job), :func:`refresh_notebook`
 - :mod:`.html`     -- self-contained notebook pages and the index
 - :mod:`.nbcheck`  -- the pytest plugin that makes nbval compare numbers at stated tolerances
-- :mod:`.cli`      -- ``python -m retention_utils.reports run|datasets|refresh``
+- :mod:`.cli`      -- ``python -m retention_utils.reports run|check|datasets|refresh``
 
 The names notebooks use are importable from here: ``from retention_utils.reports import record,
 REPORTS_DIR, REPO_ROOT``.
@@ -27,6 +27,7 @@ from .runner import (
     REPO_ROOT,
     REPORTS_DIR,
     REPORTS_ENV,
+    DatasetCheckError,
     NotebookRun,
     RunResult,
     error_summary,
@@ -40,7 +41,7 @@ from .runner import (
 )
 
 __all__ = [
-    "NOTEBOOK_DIR", "REPO_ROOT", "REPORTS_DIR", "REPORTS_ENV", "RECORD_KINDS", "RECORD_MIME", "NotebookRun",
+    "NOTEBOOK_DIR", "REPO_ROOT", "REPORTS_DIR", "REPORTS_ENV", "RECORD_KINDS", "RECORD_MIME", "DatasetCheckError", "NotebookRun",
     "ParameterError", "RunResult", "check_path_parameter", "coerce", "declared_parameters", "error_summary",
     "jsonable", "main", "notebook_title", "output_path", "read_records", "record", "refresh_notebook", "resolve_parameters",
     "run_notebook", "run_reports", "select_notebooks", "shown_path", "write_index",

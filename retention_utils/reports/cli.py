@@ -1,8 +1,11 @@
-"""Command line of the report runner: ``python -m retention_utils.reports run|datasets|refresh``.
+"""Command line of the report runner: ``python -m retention_utils.reports run|check|datasets|refresh``.
 
-Exit codes: 0 all notebooks ok; 1 a notebook failed (named, with the first line of its error);
-2 the command itself is wrong (unknown dataset or notebook, a parameter that is undeclared, of the
-wrong type, malformed or an unusable path), reported in one line before any notebook runs.
+Exit codes: 0 all notebooks ok (``check``: the data loads and cleans; warnings are printed); 1 a
+notebook failed (named, with the first line of its error); 2 the command itself is wrong (unknown
+dataset or notebook, a parameter that is undeclared, of the wrong type, malformed or an unusable path),
+reported in one line before any notebook runs, or the data does not load, validate or clean (``check``,
+and ``run`` before its first notebook), reported with the full message, its first line saying what to
+change.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from .params import ParameterError, parse_cli_parameters
-from .runner import NOTEBOOK_DIR, refresh_notebook, run_reports
+from .runner import NOTEBOOK_DIR, WINDOW_PARAMETERS, DatasetCheckError, refresh_notebook, run_reports
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="override a parameter; the text is read as the type the notebook declares "
                           "(None means None)")
     run.add_argument("--output-dir", default=None, help="default: reports/")
+    chk = sub.add_parser("check", help="load, validate and clean a dataset once; print the cleaning report and "
+                                       "the window the data covers (exit 2 with the full message on error)")
+    chk.add_argument("--dataset", default="complete_journey", help="config name in configs/ or a YAML path")
+    chk.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="override OBSERVATION_START or OBSERVATION_END (default: the config's parameters)")
     sub.add_parser("datasets", help="list dataset configs")
     ref = sub.add_parser("refresh", help="re-execute notebooks in place (the stored outputs nbval compares)")
     ref.add_argument("paths", nargs="*")
@@ -52,8 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in stderr:
                 print(f"  stderr not stored: {line}", file=sys.stderr)
         return 0
+    if args.cmd == "check":
+        return _check(args)
     try:
         result = run_reports(args.dataset, args.notebooks, parse_cli_parameters(args.parameter), args.output_dir)
+    except DatasetCheckError as err:
+        _print_error(err)
+        return 2
     except (ParameterError, ValueError, FileNotFoundError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"error: {first}", file=sys.stderr)
@@ -63,4 +76,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"FAILED: {len(result.failed)} of {len(result.runs)} notebook(s): {names}", file=sys.stderr)
         return 1
     print(f"all {len(result.runs)} notebook(s) ok; reports in {result.out_dir}", file=sys.stderr)
+    return 0
+
+
+def _print_error(err: BaseException) -> None:
+    """``error: <first line>`` then the rest of the message (example rows, the cleaning report)."""
+    text = str(err).strip() or type(err).__name__
+    print("error: " + text, file=sys.stderr)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """``check``: print :meth:`retention_utils.data.check.DatasetCheck.text`; 2 on error."""
+    from ..data.check import check_dataset
+    from ..data.datasets import load_config
+
+    try:
+        cfg = load_config(args.dataset)
+        window = {k: v for k, v in (cfg.get("parameters") or {}).items() if k in WINDOW_PARAMETERS}
+        for name, value in args.parameter:
+            if name not in WINDOW_PARAMETERS:
+                raise ParameterError(f"check: -p {name}: only {list(WINDOW_PARAMETERS)} can be set here")
+            window[name] = None if value.strip() in {"None", "null", "~"} else value
+        result = check_dataset(cfg, [(window.get(WINDOW_PARAMETERS[0]), window.get(WINDOW_PARAMETERS[1]))])
+    except (ParameterError, ValueError, FileNotFoundError, KeyError) as err:
+        _print_error(err)
+        return 2
+    print(result.text())
     return 0

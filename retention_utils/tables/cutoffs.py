@@ -475,3 +475,50 @@ def model_feature_columns(panel: Panel, cutoffs: Sequence[pd.Timestamp] | None =
     rows = panel.table if cutoffs is None else panel.rows(cutoffs)
     cols = [c for c in panel.table.columns if c != LABEL and c not in BTYD_ONLY_COLUMNS]
     return [c for c in cols if rows[c].nunique(dropna=False) > 1]
+
+
+def require_cutoffs(
+    tx: pd.DataFrame,
+    observation_start: DateLike,
+    observation_end: DateLike,
+    horizon_days: int,
+    step_days: int | None = None,
+    min_history_days: int = 90,
+    n_folds: int = 2,
+) -> None:
+    """What the repurchase-prediction notebook (04) needs, checked in its first analysis cell: cutoffs
+    that fit the window (:func:`plan_cutoffs`), ``n_folds`` time-based folds and a test cutoff
+    (:func:`time_splits`), and at every cutoff a model is trained, validated or tested on, customers of
+    both kinds: some who order within the horizon and some who do not (a classifier cannot be fitted,
+    nor a ROC-AUC computed, on one class). Labels are counted as in :meth:`CustomerHistory.labels`:
+    customers with an order before the cutoff, positive when they order in ``[t0, t0 + H)``.
+
+    Raises :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first need that
+    fails, with the cutoff and the counts).
+    """
+    start, end = _day(observation_start, "observation_start"), _day(observation_end, "observation_end")  # dates first
+    try:
+        splits = time_splits(plan_cutoffs(start, end, horizon_days, step_days, min_history_days), horizon_days, n_folds)
+    except ValueError as err:
+        raise S.InsufficientDataError(f"repurchase prediction: {str(err).splitlines()[0]}.") from err
+    day = tx[S.ORDER_TS].dt.normalize()
+    days = pd.DataFrame({"c": tx[S.CUSTOMER_ID].to_numpy(), "d": day.to_numpy()}).drop_duplicates()
+    first = days.groupby("c")["d"].min()
+    h = pd.Timedelta(days=int(horizon_days))
+    used: dict[pd.Timestamp, str] = {}
+    for f in splits.folds:
+        for c in f.train:
+            used.setdefault(c, "training")
+        used[f.valid] = "validation"
+    used[splits.test] = "test"
+    for c in sorted(used):
+        seen = first.index[first < c]
+        bought = days.loc[(days["d"] >= c) & (days["d"] < c + h), "c"].unique()
+        n_pos = int(pd.Index(seen).isin(bought).sum())
+        n_neg = len(seen) - n_pos
+        if n_pos == 0 or n_neg == 0:
+            raise S.InsufficientDataError(
+                f"repurchase prediction needs, at every cutoff, customers who order within the {horizon_days}-day "
+                f"horizon and customers who do not; at the {used[c]} cutoff {c.date()} {n_pos:,} of the {len(seen):,} "
+                "customers seen before it order (more customers or a longer window, or another HORIZON_DAYS)."
+            )

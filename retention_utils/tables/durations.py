@@ -183,13 +183,18 @@ def censor_at_cutoff(start: pd.Series, end: pd.Series, cutoff: DateLike) -> pd.D
     return out.sort_index()
 
 
-def check_durations(table: pd.DataFrame, duration_col: str = DURATION, event_col: str = EVENT) -> None:
-    """Raise :class:`DurationError` unless every duration is a finite number > 0 and every event flag
-    is 0 or 1; the message names the customers (index values) and the rule broken.
+def check_durations(
+    table: pd.DataFrame, duration_col: str = DURATION, event_col: str = EVENT, allow_zero: bool = False
+) -> None:
+    """Raise :class:`DurationError` unless every duration is a finite number > 0 (>= 0 with
+    ``allow_zero``) and every event flag is 0 or 1; the message names the customers (index values) and
+    the rule broken.
 
-    Zero durations are refused: a customer with no time at risk must be left out before fitting
-    (:func:`churn_durations` drops and counts them). Raises :class:`retention_utils.schema.SchemaError`
-    for missing columns.
+    Zero durations are refused by default: the Weibull model cannot take log 0 and a Cox risk set at
+    time 0 is empty, so a customer with no time at risk must be left out before those fits
+    (:func:`churn_durations` drops and counts them). Non-parametric estimators (Kaplan-Meier, log-rank)
+    accept them (``allow_zero=True``). Raises :class:`retention_utils.schema.SchemaError` for missing
+    columns.
     """
     S.require_columns(table, [duration_col, event_col], table="durations")
     d = pd.to_numeric(table[duration_col], errors="coerce").astype("float64")
@@ -200,7 +205,7 @@ def check_durations(table: pd.DataFrame, duration_col: str = DURATION, event_col
     if neg.any():
         raise DurationError(f"{duration_col!r}: negative durations for {_name(table.index[neg])}", table.index[neg])
     zero = d == 0
-    if zero.any():
+    if zero.any() and not allow_zero:
         raise DurationError(
             f"{duration_col!r}: zero durations (no time at risk) for {_name(table.index[zero])}; leave such "
             "customers out (rule: churn_durations drops them and counts them)",
@@ -229,6 +234,10 @@ class ChurnDurations:
     n_censored_by_origin : cutoff on or before the origin, not churned (no time at risk; left out).
         With ``origin_days=0`` these are the customers first seen on the cutoff day.
     n_rows_after_cutoff : transaction rows after the cutoff, ignored.
+    window_start : the first day of the data window, when given to :func:`churn_durations`.
+    n_possibly_left_truncated : customers of ``table`` first seen within ``tau_days`` of
+        ``window_start`` (0 without it): those who may have been buying before the data begins
+        (left truncation; rule in :func:`churn_durations`).
     """
 
     table: pd.DataFrame
@@ -239,6 +248,8 @@ class ChurnDurations:
     n_churned_by_origin: int
     n_censored_by_origin: int
     n_rows_after_cutoff: int
+    window_start: pd.Timestamp | None = None
+    n_possibly_left_truncated: int = 0
 
     @property
     def churn_share(self) -> float:
@@ -246,13 +257,24 @@ class ChurnDurations:
         return float(self.table[EVENT].mean())
 
 
-def churn_durations(tx: pd.DataFrame, tau_days: int, cutoff: DateLike, origin_days: int = 0) -> ChurnDurations:
+def churn_durations(
+    tx: pd.DataFrame, tau_days: int, cutoff: DateLike, origin_days: int = 0, window_start: DateLike | None = None
+) -> ChurnDurations:
     """Time to churn (module docstring) for every customer, as known on ``cutoff``.
 
     Only transactions on or before the ``cutoff`` day are read. The risk period starts at the origin
     ``first purchase day + origin_days`` (0: the first purchase; > 0: a landmark, so that covariates
     from the first ``origin_days`` days are known at its start). Durations run from the origin to the
     churn date (``last purchase day + tau_days``, when on or before the cutoff) or to the cutoff.
+
+    **Left truncation (stated rule).** The first purchase is the first one *in the data*. When a log
+    starts in the middle of customers' relationships (a shop's export from a fixed date), a customer
+    who was buying before it enters the data late, and the duration runs from that entry, not from
+    acquisition; the true entry time is unknown, so lifelines' late entry (``entry=``) cannot be used
+    honestly. Who may be affected is counted: with ``window_start`` (the first day of the data window),
+    ``n_possibly_left_truncated`` is the number of customers at risk whose first purchase falls within
+    ``tau_days`` of it (a customer active before the window, not churned by its start, buys again
+    within ``tau_days`` by the definition of ``tau``). Customers first seen later were new.
 
     Returns a :class:`ChurnDurations`. Customers with no time at risk after the origin (duration <= 0)
     are left out and counted by reason, the stated zero-duration rule.
@@ -292,6 +314,8 @@ def churn_durations(tx: pd.DataFrame, tau_days: int, cutoff: DateLike, origin_da
     n_cens0 = int((~at_risk & (table[EVENT] == 0)).sum())
     table = table[at_risk]
     check_durations(table)
+    w0 = None if window_start is None else _day(window_start)
+    n_trunc = 0 if w0 is None else int((table["first_purchase"] < w0 + pd.Timedelta(days=int(tau_days))).sum())
     return ChurnDurations(
         table=table,
         tau_days=int(tau_days),
@@ -301,6 +325,8 @@ def churn_durations(tx: pd.DataFrame, tau_days: int, cutoff: DateLike, origin_da
         n_churned_by_origin=n_churn0,
         n_censored_by_origin=n_cens0,
         n_rows_after_cutoff=int((~keep).sum()),
+        window_start=w0,
+        n_possibly_left_truncated=n_trunc,
     )
 
 

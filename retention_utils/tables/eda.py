@@ -135,3 +135,26 @@ def describe_distribution(values: pd.Series, percentiles: tuple[float, ...] = (0
     """count, mean, std, min, the given percentiles and max of ``values`` (float Series)."""
     v = pd.Series(np.asarray(values, dtype="float64"))
     return v.describe(percentiles=list(percentiles))
+
+
+def require_eda(tx: pd.DataFrame) -> None:
+    """What the exploratory notebook (01) needs, checked in its first analysis cell: at least one
+    complete calendar week of orders (the weekly revenue summary is taken over complete weeks) and at
+    least one customer who bought on two different days (the time between purchases). Raises
+    :class:`retention_utils.schema.InsufficientDataError` with one sentence saying what is missing and
+    what the data has."""
+    S.require_non_empty(tx)
+    weeks = activity_by_period(tx, "W")
+    gaps = inter_purchase_days(tx)
+    first, last = tx[S.ORDER_TS].min().normalize(), tx[S.ORDER_TS].max().normalize()
+    missing = []
+    if not (~weeks["partial"]).any():
+        missing.append("one complete calendar week of orders")
+    if gaps.empty:
+        missing.append("one customer who bought on two different days")
+    if missing:
+        raise S.InsufficientDataError(
+            f"the exploratory analysis needs at least {' and '.join(missing)}; the data has "
+            f"{tx[S.CUSTOMER_ID].nunique():,} customer(s) and {tx[S.ORDER_ID].nunique():,} order(s) from {first.date()} to "
+            f"{last.date()} ({(last - first).days + 1:,} day(s)) and {len(gaps):,} repeat purchase day(s)."
+        )

@@ -18,6 +18,7 @@ revenue                     float64         total revenue (currency)
 average_order_value         float64         revenue / n_orders
 days_since_last_order       int64           observation_end day - day of last order
 tenure_days                 int64           observation_end day - day of first order
+distinct_products           int64           distinct ``product_id`` bought (over all orders)
 ==========================  ==============  ====================================================
 
 BTYD, buy-till-you-die (Fader, Hardie & Lee 2005; the convention of ``lifetimes`` and pymc-marketing):
@@ -52,6 +53,7 @@ SEGMENTATION_COLUMNS = (
     "average_order_value",
     "days_since_last_order",
     "tenure_days",
+    "distinct_products",
 )
 BTYD_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 
@@ -83,7 +85,8 @@ def _check(tx: pd.DataFrame, observation_end: DateLike | None) -> tuple[pd.DataF
 
 
 def segmentation_summary(tx: pd.DataFrame, observation_end: DateLike | None = None) -> pd.DataFrame:
-    """Per-customer first/last order, orders, revenue, AOV, days since last order and tenure.
+    """Per-customer first/last order, orders, revenue, AOV, days since last order, tenure and distinct
+    products (an order-level log with one pseudo-product gives 1 for everybody).
 
     Columns and dtypes: see the module docstring. ``observation_end`` defaults to the day of the last
     transaction. Raises ``ValueError`` if any transaction falls after ``observation_end``.
@@ -101,6 +104,7 @@ def segmentation_summary(tx: pd.DataFrame, observation_end: DateLike | None = No
     out["average_order_value"] = out["revenue"] / out["n_orders"]
     out["days_since_last_order"] = (end - out["last_order_ts"].dt.normalize()).dt.days.astype("int64")
     out["tenure_days"] = (end - out["first_order_ts"].dt.normalize()).dt.days.astype("int64")
+    out["distinct_products"] = g[S.PRODUCT_ID].nunique().astype("int64") if S.PRODUCT_ID in tx else 1
     out.index.name = S.CUSTOMER_ID
     return out
 
