@@ -318,6 +318,8 @@ notebooks:
   05_survival_churn: {{}}
   06_customer_lifetime_value: {{CALIBRATION_END: {calibration_end}, TIME_UNIT: days}}
   07_recommender_evaluation: {{}}
+  08_retention_playbook: {{}}
+  09_campaign_effect: {{}}
 """
 
 SMALL_LOGS = {
@@ -330,7 +332,7 @@ SMALL_LOGS = {
 
 def write_small_log(folder: Path, name: str) -> Path:
     """A canonical-column log (``lines.csv`` + ``products.csv`` with departments) and a config listing
-    notebooks 01-07. ``one_customer``: customer ``c1``, one order of two lines on 2021-03-05."""
+    every notebook. ``one_customer``: customer ``c1``, one order of two lines on 2021-03-05."""
     title, start, end, cal, n, seed = SMALL_LOGS[name]
     if n == 0:
         rows = [("c1", "o1", "2021-03-05 10:00", "P01", 1, 3.75), ("c1", "o1", "2021-03-05 10:00", "P02", 2, 7.50)]

@@ -77,6 +77,7 @@ CALLS = {
     "decisions.backtest.outcomes": lambda d: backtest.outcomes(TX, d, 30),
     "decisions.playbook.backtest_as_of": lambda d: playbook.backtest_as_of(d, 92),
     "decisions.playbook.build_playbook": lambda d: playbook.build_playbook(None, d),
+    "decisions.playbook.require_playbook_data": lambda d: playbook.require_playbook_data(None, "x", d),
     "decisions.recommendations.cold_start_items": lambda d: recommendations.cold_start_items(TX, None, None, d),
     "decisions.recommendations.popularity_by_department": lambda d: recommendations.popularity_by_department(TX, None, d),
     "decisions.recommendations.seasonal_items": lambda d: recommendations.seasonal_items(None, TX, None, None, [], None, d),

@@ -78,9 +78,10 @@ BASE_FEATURES: tuple[str, ...] = (
 )
 
 
-class NoCampaignDataError(ValueError):
+class NoCampaignDataError(S.InsufficientDataError):
     """The dataset has no campaign tables (``campaigns`` and ``campaign_descriptions``), so nothing says
-    which household received which campaign when (CDNOW, a shop's own order log)."""
+    which household received which campaign when (CDNOW, a shop's own order log). An
+    :class:`retention_utils.schema.InsufficientDataError`, like every notebook's first-cell check."""
 
 
 @dataclass
@@ -105,6 +106,12 @@ class CampaignData:
         return sorted(self.campaigns[CAMPAIGN_TYPE].unique())
 
 
+def require_campaign_data(ds: Any) -> CampaignData:
+    """Notebook 09's first-cell check: the campaign tables of ``ds`` (:func:`campaign_data`), or
+    :class:`NoCampaignDataError` with one sentence when the dataset has none."""
+    return campaign_data(ds)
+
+
 def campaign_data(ds: Any) -> CampaignData:
     """Campaign tables of a loaded :class:`retention_utils.data.datasets.Dataset` (``ds.tables``).
 
@@ -117,7 +124,7 @@ def campaign_data(ds: Any) -> CampaignData:
     if missing:
         raise NoCampaignDataError(
             f"dataset {getattr(ds, 'name', '?')!r} has no campaign tables ({', '.join(missing)}): nothing says which "
-            "household received which campaign when, so campaign effects cannot be estimated")
+            "household received which campaign when, so campaign effects cannot be estimated.")
 
     desc = tables["campaign_descriptions"]
     S.require_columns(desc, (CAMPAIGN_ID, CAMPAIGN_TYPE, "start_date", "end_date"), table="campaign_descriptions")

@@ -41,15 +41,27 @@ from .scenarios import (
 )
 
 
-class PlaybookUnavailable(PlaybookError):
-    """The dataset lacks what the playbook needs (e.g. a product catalogue); one-line message."""
+class PlaybookUnavailable(PlaybookError, S.InsufficientDataError):
+    """The dataset lacks what the playbook needs (e.g. a product catalogue); one-line message. An
+    :class:`retention_utils.schema.InsufficientDataError`, like every notebook's first-cell check."""
 
 
-def require_playbook_data(ds: Any, dataset: str) -> None:
-    """Raise :class:`PlaybookUnavailable` unless the data has a product catalogue with departments and
-    more than one product: every list row carries recommended products, welcome recommends from the
-    first basket's departments and the seasonal scenario forecasts departments. (CDNOW has one
-    pseudo-product and no catalogue.)"""
+def require_playbook_data(ds: Any, dataset: str, observation_start: DateLike | None = None,
+                          backtest_as_of: DateLike | None = None, horizon_days: int = 30,
+                          min_repeat_customers: int = 10) -> None:
+    """Notebook 08's first-cell check, in this order; raises :class:`PlaybookUnavailable` (an
+    :class:`retention_utils.schema.InsufficientDataError`) with one sentence:
+
+    1. a product catalogue with departments and more than one product: every list row carries
+       recommended products, welcome recommends from the first basket's departments and the seasonal
+       scenario forecasts departments (CDNOW has one pseudo-product and no catalogue);
+    2. with ``backtest_as_of``: at least ``min_repeat_customers`` customers who bought on two different
+       days by then (the churn threshold tau and the BTYD models need repeat purchases);
+    3. with ``observation_start`` too: the repurchase model of notebook 04 can be trained and validated
+       by then (:func:`retention_utils.tables.cutoffs.require_cutoffs` with the playbook's fixed plan).
+    """
+    start = None if observation_start is None else S.to_day(observation_start, "observation_start")
+    as_of = None if backtest_as_of is None else S.to_day(backtest_as_of, "backtest_as_of")
     tx = ds.transactions
     n = int(tx[S.PRODUCT_ID].nunique())
     p = ds.products
@@ -57,7 +69,27 @@ def require_playbook_data(ds: Any, dataset: str) -> None:
         raise PlaybookUnavailable(
             f"{dataset}: the retention playbook needs a product catalogue with departments ({n} distinct product(s), "
             f"{'no product table' if p is None else 'no department column'}): every scenario recommends products "
-            "and the seasonal scenario forecasts departments; run it on a dataset with products (e.g. complete_journey)")
+            "and the seasonal scenario forecasts departments; run it on a dataset with products (e.g. complete_journey).")
+    if as_of is None:
+        return
+    known = tx[tx[S.ORDER_TS] < as_of + DAY]
+    days = known.assign(_d=known[S.ORDER_TS].dt.normalize()).groupby(S.CUSTOMER_ID)["_d"].nunique()
+    repeat = int((days >= 2).sum())
+    if repeat < min_repeat_customers:
+        raise PlaybookUnavailable(
+            f"{dataset}: the retention playbook needs at least {min_repeat_customers} customers who bought on two "
+            f"different days by its backtest date {as_of.date()} (the churn threshold and the BTYD models rest on repeat "
+            f"purchases); the data has {repeat}: use a longer log or a later OBSERVATION_END.")
+    if start is not None:
+        from ..tables.cutoffs import require_cutoffs
+
+        st = SG.RepurchaseSettings()
+        try:
+            require_cutoffs(known, start, as_of, horizon_days, st.step_days, st.min_history_days, n_folds=1)
+        except S.InsufficientDataError as err:
+            msg = str(err).strip()
+            raise PlaybookUnavailable(f"{dataset}: the retention playbook's repurchase model at {as_of.date()}: "
+                                      + (msg if msg.endswith(".") else msg + ".")) from None
 
 
 @dataclass(frozen=True)

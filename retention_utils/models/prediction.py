@@ -1,46 +1,31 @@
 """Repurchase prediction: who buys again in the next horizon, validated forward in time.
 
-Set-up (one cutoff)
--------------------
-A cutoff ``t0`` is a calendar day at 00:00; the horizon is ``H`` whole days. At ``t0``:
-
-* **population**: customers with at least one order strictly before ``t0``;
-* **label** (int 0/1): 1 if the customer places at least one order in ``[t0, t0 + H)``, else 0;
-* **excluded**: customers whose first order falls in ``[t0, t0 + H)`` have no history to score them
-  on; they are left out and counted (``n_new_in_horizon``), as in
-  :func:`retention_utils.tables.summary.calibration_holdout_split`, whose holdout flag
-  ``frequency_holdout > 0`` is exactly this label (tested);
-* **features**: computed from transactions strictly before ``t0`` only (a tested property: changing,
-  deleting or adding any transaction at or after ``t0`` leaves every feature unchanged). See
-  :meth:`CustomerHistory.features` for the columns.
-
-Several cutoffs (rolling origin)
---------------------------------
-:func:`plan_cutoffs` spaces cutoffs ``step`` days apart, the last one being the latest whose horizon is
-fully observed. :func:`time_splits` turns them into a time-based cross-validation: a fold validates on
-cutoff ``c`` and trains on every cutoff ``c'`` with ``c' + H <= c``, so no training label is observed
-after the validation cutoff. The last cutoff is the test cutoff; the last fold's validation cutoff
-``c_val`` satisfies ``c_val + H <= c_test``. The evaluated pipeline is therefore
+Set-up
+------
+Cutoffs, labels, the rolling-origin splits and the features at each cutoff are built in
+:mod:`retention_utils.tables.cutoffs` (the label is one order or more in ``[t0, t0 + H)``; features
+use orders strictly before ``t0``; a fold trains only on cutoffs whose label window closed by its
+validation cutoff). This module chooses, calibrates and evaluates models on that panel. The evaluated
+pipeline is
 
     train on cutoffs with c + H <= c_val  ->  tune / calibrate / pick thresholds at c_val  ->  test at c_test,
 
 and the deployed pipeline (:func:`deploy`) is the same pipeline shifted forward: train on cutoffs with
 ``c + H <= c_test``, calibrate at ``c_test``, score at ``c_test + H`` (the scoring date, the day after
 the data end). With cutoffs ``H`` days apart the two pipelines have the same shape, so the test scores
-estimate how the deployed one does. Rows are never split at random within a period.
+estimate how the deployed one does.
 
 Models and baselines
 --------------------
-Baselines (:class:`Scored` results): a recency rule (bought within the last ``d`` days, ``d`` tuned at
-the validation cutoff), an isotonic recency curve, the customer's own Poisson purchase rate, and the
+Baselines (:class:`Scored` results, by family): a recency rule (bought within the last ``d`` days, ``d`` tuned at
+the validation cutoff), an isotonic recency curve and the plain days since the last order; the customer's own Poisson purchase rate; and the
 BG/NBD probability of a purchase in the horizon (:mod:`retention_utils.models.btyd`). Models
 (:func:`model_candidates`): regularised logistic regression, random forest and histogram gradient
 boosting from scikit-learn, tuned by :func:`tune_time_cv` on the time-based folds.
 
-Evaluation (holdout only): :func:`evaluate` (ROC-AUC, PR-AUC, Brier, log loss, F1/recall/precision at a
-threshold chosen at the validation cutoff), :func:`lift_table` (lift and cumulative gains by decile,
-ties split exactly), :func:`calibration_table`, :func:`bootstrap_roc_auc` (percentile CIs, paired
-differences), :func:`permutation_importance_table`.
+Evaluation (holdout only) uses :mod:`retention_utils.scoring` (ROC-AUC, PR-AUC, Brier, lift, calibration,
+bootstrap CIs) and :func:`permutation_importance_table`; :func:`select_model` is the one rule that
+chooses a model, :func:`strongest_baselines` the yardstick of a headline gain.
 
 Determinism: every random step takes ``seed``; tables are sorted by (cutoff, customer_id); sums run over
 transactions in :func:`retention_utils.tables.summary.canonical_order`.
