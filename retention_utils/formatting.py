@@ -119,11 +119,7 @@ def column(s: pd.Series, digits: int = DIGITS, per_value: bool = True, approx: b
     if decimals is not None and pd.api.types.is_float_dtype(s):
         return s.map(lambda v: number(float(v), decimals=decimals))
     if per_value and pd.api.types.is_float_dtype(s):
-        # a value 1e12 times smaller than the column's largest is rounding noise of a zero (the mean of
-        # centred principal components): it prints as 0, not as -9.3e-17
-        finite = s[np.isfinite(s.to_numpy(dtype="float64", na_value=np.nan))].abs()
-        tiny = float(finite.max()) * 1e-12 if len(finite) else 0.0
-        return s.map(lambda v: number(0.0 if abs(float(v)) <= tiny else float(v), digits))
+        return s.map(lambda v: number(float(v), digits))
     if _integer_column(s):
         return s.map(lambda v: number(int(v)) if not _is_missing(v) else MISSING)
     if pd.api.types.is_float_dtype(s):
@@ -139,7 +135,7 @@ def column(s: pd.Series, digits: int = DIGITS, per_value: bool = True, approx: b
 def table(df: pd.DataFrame | pd.Series, digits: int | Mapping[str, int] = DIGITS,
           percent_columns: tuple[str, ...] = (), per_value: bool = True,
           approx: tuple[str, ...] | bool = (), decimals: int | None = None,
-          row_decimals: Mapping[Any, int] | None = None) -> pd.DataFrame:
+          row_decimals: Mapping[Any, int] | None = None, zero_below: float | None = None) -> pd.DataFrame:
     """A table for display by the rule: every cell a string, columns formatted one by one
     (:func:`column`), index and column labels kept. ``digits`` is one number or ``{column: digits}``
     (columns not named get :data:`DIGITS`); ``percent_columns`` print as percentages with one decimal;
@@ -147,10 +143,14 @@ def table(df: pd.DataFrame | pd.Series, digits: int | Mapping[str, int] = DIGITS
     ``approx`` (column names, or ``True`` for all) marks model estimates with ``≈``; ``decimals``
     fixes the decimals of every float column (quantities known to an absolute precision);
     ``row_decimals`` gives some rows fewer (``{"ALS": 2}``: rows whose label, or first index level, is
-    ``"ALS"``), for results known less precisely than the others.
+    ``"ALS"``), for results known less precisely than the others; ``zero_below`` shows floats of smaller
+    magnitude as 0 (the caller knows they are rounding noise of a zero, e.g. the mean of centred
+    principal components; p-values of 1e-65 are real and keep their digits by default).
     A Series is shown as a one-column table. The numbers themselves are not changed: format for display
     only, compute on the original."""
     frame = df.to_frame() if isinstance(df, pd.Series) else df
+    if zero_below is not None:
+        frame = frame.apply(lambda c: c.mask(c.abs() < zero_below, 0.0) if pd.api.types.is_float_dtype(c) else c)
     out = {}
     for c in frame.columns:
         d = digits.get(c, DIGITS) if isinstance(digits, Mapping) else digits

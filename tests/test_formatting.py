@@ -37,9 +37,10 @@ def test_table_significant_digits_per_column_counts_as_integers():
     assert ap["clv"].tolist() == ["≈ 7.270", "≈ 8,006"]
 
 
-def test_rounding_noise_of_a_zero_prints_as_zero():
-    t = F.table(pd.DataFrame({"mean": [-9.253e-17, 6.83, 1.2e-3]}))
-    assert t["mean"].tolist() == ["0.000", "6.830", "0.001200"]
+def test_rounding_noise_of_a_zero_prints_as_zero_when_the_caller_says_so():
+    df = pd.DataFrame({"mean": [-9.253e-17, 6.83, 1.2e-3]})
+    assert F.table(df, zero_below=1e-12)["mean"].tolist() == ["0.000", "6.830", "0.001200"]
+    assert F.table(df)["mean"].tolist()[0] == "-9.253e-17"  # by default a tiny value keeps its digits (p-values)
 
 
 def test_row_decimals_for_results_known_less_precisely():
