@@ -83,4 +83,4 @@ def test_papermill_command_line_gives_dates_as_text(tmp_path):
     recs = read_records(out)
     assert recs["customers"] < 2467  # half a year: fewer customers than the whole year
     injected = next(c for c in json.loads(out.read_text())["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
-    assert "'2017-06-30'" in "".join(injected["source"])  # papermill really passed text
+    assert 'OBSERVATION_END = "2017-06-30"' in "".join(injected["source"])  # papermill really passed text
