@@ -131,58 +131,6 @@ def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLo
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class CleanLog:
-    """A cleaned log on an engine: what :mod:`.tables` computes the customer tables from.
-
-    Attributes
-    ----------
-    log : the raw :class:`TransactionLog`.
-    groups : Ibis table kept by the engine, one row per (``order_id``, ``_day`` (date), ``reason``,
-        ``customer_id``) of the input lines: ``n`` (lines), ``units_in`` / ``units`` (revenue micro-units
-        before / after netting), ``revenue`` (float, currency, after netting), ``quantity`` (after
-        netting), ``first_ts`` / ``last_ts``. ``reason == ""`` are the kept lines.
-    netting : Ibis table of the lines netting touched (``_pos``, reason, new quantity and units).
-    duplicates : Ibis table of the ``_pos`` of exact duplicate lines (after the first).
-    window : inclusive (start, end) days (``None`` = open).
-    report : the :class:`~retention_utils.data.cleaning.CleaningReport` (``row_reason`` is ``None``:
-        per-line reasons are ``lines(kept=False)``).
-    """
-
-    log: TransactionLog
-    rules: C.CleaningRules
-    groups: ir.Table
-    netting: ir.Table | None
-    duplicates: ir.Table | None
-    window: tuple[pd.Timestamp | None, pd.Timestamp | None]
-    report: C.CleaningReport | None = None
-    stages: Stages = field(default_factory=Stages)
-
-    @property
-    def engine(self) -> Engine:
-        return self.log.engine
-
-    @property
-    def kept(self) -> ir.Table:
-        """The groups of kept lines (``reason == ""``)."""
-        return self.groups.filter(self.groups[REASON] == "")
-
-    def lines(self, kept: bool = True) -> ir.Table:
-        """The clean lines (lazy: evaluated from the source each time it is used): canonical columns,
-        sales reduced by partial returns carrying their reduced quantity and revenue. With
-        ``kept=False`` every input line with its ``reason``."""
-        t = _reasons(self.log, self.rules, self.window, self.netting, self.duplicates)
-        units_changed = t["_units2"] != t["_units"]
-        t = t.mutate(**{
-            S.QUANTITY: t["_qty2"],
-            S.REVENUE: units_changed.ifelse(t["_units2"].cast("float64") / C.MICRO, t[S.REVENUE]),
-        })
-        if kept:
-            t = t.filter(t[REASON] == "")
-        cols = [*self.log.columns, *([] if kept else [REASON])]
-        return t.select(*cols, POS)
-
-
 def _window(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     lo = None if start is None else S.to_day(start, "start")
     hi = None if end is None else S.to_day(end, "end")
@@ -248,36 +196,6 @@ def validate(log: TransactionLog, stages: Stages | None = None) -> dict[str, int
     if float(row["revenue_abs"] or 0.0) > C._MAX_TOTAL:
         raise ValueError(f"revenue totals above {C._MAX_TOTAL:.0e} currency units cannot be booked exactly; check the revenue column's unit")
     return {k: (int(v) if k != "revenue_abs" else float(v)) for k, v in row.items()}
-
-
-def _netting(log: TransactionLog, base: ir.Table, rules: C.CleaningRules, stages: Stages) -> ir.Table | None:
-    """Lines touched by netting: ``_pos``, ``_net_reason`` (str or null), ``_qty2`` / ``_units2``
-    (new quantity / revenue units, null when unchanged). ``None`` when there is no return."""
-    eng = log.engine
-    key = [S.CUSTOMER_ID, S.PRODUCT_ID]
-    alive = base.filter(~base["_null"] & ~base["_out"])
-    with stages("netting: gather lines of returned products"):
-        pairs = alive.filter(alive["_neg"]).select(*key).distinct()
-        cand = alive.semi_join(pairs, key)
-        if rules.drop_exact_duplicates:
-            cand = _dup_marked(cand, log.columns)
-            cand = cand.filter(~cand["_dup"]).drop("_dup")
-        cand = eng.materialize(cand.select(*key, S.ORDER_TS, S.QUANTITY, S.REVENUE, "_units", "_neg", POS), "cand")
-        n_ret = cand.filter(cand["_neg"]).group_by(key).aggregate(_nret=lambda t: t.count())
-        n_ret = eng.materialize(n_ret, "nret")
-        counts = n_ret.group_by(n_ret["_nret"] >= 2).aggregate(k=lambda t: t.count()).to_pandas()
-    if counts.empty:
-        return None
-    parts: list[ir.Table] = []
-    with stages("netting: pairs with one return (engine)"):
-        parts.append(_net_single(cand.semi_join(n_ret.filter(n_ret["_nret"] == 1), key)))
-    with stages("netting: pairs with several returns (pandas)"):
-        multi = cand.semi_join(n_ret.filter(n_ret["_nret"] >= 2), key).order_by(POS).to_pandas()
-        if len(multi):
-            parts.append(_net_multi(eng, multi))
-    out = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
-    with stages("netting: keep the result"):
-        return eng.materialize(out, "netting")
 
 
 _NT_SCHEMA = ibis.schema({POS: "int64", "_net_reason": "string", "_qty2": "float64", "_units2": "int64"})
@@ -354,82 +272,158 @@ def _net_multi(eng: Engine, rows: pd.DataFrame) -> ir.Table:
     return eng._register_spark(df)
 
 
-def _reasons(
-    log: TransactionLog,
-    rules: C.CleaningRules,
-    window: tuple[pd.Timestamp | None, pd.Timestamp | None],
-    netting: ir.Table | None,
-    duplicates: ir.Table | None | bool,
-    base: ir.Table | None = None,
-) -> ir.Table:
-    """Every line with ``reason`` (rule order of the pandas path), ``_qty2`` / ``_units2`` (after
-    netting), ``_known`` (product in the products table), ``_dup``.
 
-    ``duplicates``: a table of duplicate ``_pos`` (exact), ``"mark"`` to mark them here with a window
-    (for a small subset of lines), or ``None``/``False`` to ignore duplicates (the pre-pass)."""
-    t = _base(log, window) if base is None else base
-    if isinstance(duplicates, str):
-        t = _dup_marked(t, log.columns)
-    elif duplicates is not None and duplicates is not False:
-        t = t.left_join(duplicates.select(POS, _is_dup=ibis.literal(True)), POS).drop(f"{POS}_right")
-        t = t.mutate(_dup=t["_is_dup"].fill_null(False)).drop("_is_dup")
-    else:
-        t = t.mutate(_dup=ibis.literal(False))
-    if netting is not None:
-        t = t.left_join(netting, POS).drop(f"{POS}_right")
-    else:
-        t = t.mutate(_net_reason=ibis.null("string"), _qty2=ibis.null("float64"), _units2=ibis.null("int64"))
-    t = t.mutate(_qty2=t["_qty2"].fill_null(t[S.QUANTITY]), _units2=t["_units2"].fill_null(t["_units"]))
+# --------------------------------------------------------------------------------------------
+# reasons and groups
+# --------------------------------------------------------------------------------------------
+
+#: reason codes: the rule order of the pandas path; ``KEPT`` for a kept line
+CODE: dict[str, int] = {name: i for i, name in enumerate(C.REASONS)}
+KEPT = len(C.REASONS)
+_AFTER_NETTING = [CODE["non_merchandise"], CODE["quantity_outlier"], CODE["non_positive"], KEPT]
+
+
+def _product_flags(log: TransactionLog, t: ir.Table, rules: C.CleaningRules) -> tuple[ir.Table, Any]:
+    """Join the products table: ``_known`` (product listed) and the non-merchandise condition."""
     prod = log.products
-    if prod is not None:
-        has_dept = S.DEPARTMENT in prod.columns
-        p = prod.select(S.PRODUCT_ID, _dept=prod[S.DEPARTMENT] if has_dept else ibis.null("string"))
-        # one row per product (a loaded products table has unique ids; for a raw one, the smallest name)
-        p = p.group_by(S.PRODUCT_ID).aggregate(_dept=p["_dept"].min())
-        t = t.left_join(p.mutate(_known=ibis.literal(True)), S.PRODUCT_ID).drop(f"{S.PRODUCT_ID}_right")
-        t = t.mutate(_known=t["_known"].fill_null(False))
-        excluded = t["_dept"].isin(list(rules.exclude_departments)) if rules.exclude_departments else ibis.literal(False)
-    else:
-        t = t.mutate(_known=ibis.literal(True))
-        excluded = ibis.literal(False)
-    branches: list[tuple[Any, Any]] = [(t["_null"], "null_customer_id")]
+    if prod is None:
+        return t.mutate(_known=ibis.literal(True)), ibis.literal(False)
+    has_dept = S.DEPARTMENT in prod.columns
+    p = prod.select(S.PRODUCT_ID, _dept=prod[S.DEPARTMENT] if has_dept else ibis.null("string"))
+    # one row per product (a loaded products table has unique ids; for a raw one, the smallest name)
+    p = p.group_by(S.PRODUCT_ID).aggregate(_dept=p["_dept"].min()).mutate(_known=ibis.literal(True))
+    t = t.left_join(p, S.PRODUCT_ID).drop(f"{S.PRODUCT_ID}_right")
+    t = t.mutate(_known=t["_known"].fill_null(False))
+    if not rules.exclude_departments:
+        return t, ibis.literal(False)
+    return t, t["_dept"].isin(list(rules.exclude_departments)).fill_null(False)
+
+
+def _code(t: ir.Table, rules: C.CleaningRules, excluded: Any, net: bool) -> ir.Table:
+    """``_code``: the reason code of each line (rule order); ``_nonpos``. Expects ``_null``, ``_dup``,
+    ``_out``, ``_qty2``, ``_units2`` and, with ``net``, ``_net_reason``."""
+    branches: list[tuple[Any, Any]] = [(t["_null"], CODE["null_customer_id"])]
     if rules.drop_exact_duplicates:
-        branches.append((t["_dup"], "exact_duplicate"))
-    branches += [(t["_out"], "outside_window"), (t["_net_reason"].notnull(), t["_net_reason"])]
+        branches.append((t["_dup"], CODE["exact_duplicate"]))
+    branches.append((t["_out"], CODE["outside_window"]))
+    if net:
+        for name in ("cancellation", "cancelled_sale", "return_netted", "unmatched_return"):
+            branches.append((t["_net_reason"] == name, CODE[name]))
     if rules.exclude_departments:
-        branches.append((excluded.fill_null(False), "non_merchandise"))
+        branches.append((excluded, CODE["non_merchandise"]))
     if rules.max_quantity is not None:
-        branches.append((t["_qty2"] > float(rules.max_quantity), "quantity_outlier"))
+        branches.append((t["_qty2"] > float(rules.max_quantity), CODE["quantity_outlier"]))
     non_pos = (t["_qty2"] <= 0) | (t["_units2"] <= 0)
     if rules.drop_non_positive:
-        branches.append((non_pos, "non_positive"))
-    t = t.mutate(**{REASON: ibis.cases(*branches, else_="")}, _nonpos=non_pos)
-    return t
+        branches.append((non_pos, CODE["non_positive"]))
+    return t.mutate(_code=ibis.cases(*branches, else_=KEPT).cast("int8"), _nonpos=non_pos)
 
 
-def _group_lines(eng: Engine, t: ir.Table, rules: C.CleaningRules) -> ir.Table:
-    """Aggregate lines (with ``reason``) into (order, day, reason, customer) groups."""
-    h = eng.row_hash(t[S.ORDER_TS], t[S.PRODUCT_ID], t[S.QUANTITY], t[S.REVENUE]) & _HASH_MASK
-    one = ibis.literal(1, "int64")
-    kept = t[REASON] == ""
-    unknown = ~t["_known"] & t[REASON].isin(["", "non_merchandise", "quantity_outlier", "non_positive"])
+def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules, bits: bool) -> ir.Table:
+    """Lines (with ``_code``) into (order, day, reason code, customer) groups (see :class:`CleanLog`)."""
+    kept = t["_code"] == KEPT
     units_changed = t["_units2"] != t["_units"]
-    return t.group_by([S.ORDER_ID, DAY, REASON, S.CUSTOMER_ID]).aggregate(
-        n=t.count(),
-        units_in=t["_units"].sum(),
-        units=t["_units2"].sum(),
-        revenue=units_changed.ifelse(t["_units2"].cast("float64") / C.MICRO, t[S.REVENUE]).sum(),
-        quantity=t["_qty2"].sum(),
-        first_ts=t[S.ORDER_TS].min(),
-        last_ts=t[S.ORDER_TS].max(),
-        changed=(kept & units_changed).cast("int64").sum(),
-        changed_units=(kept & units_changed).ifelse(t["_units2"] - t["_units"], ibis.literal(0, "int64")).sum(),
-        unknown=unknown.cast("int64").sum(),
-        nonpos_kept=(kept & t["_nonpos"]).cast("int64").sum(),
-        dup_kept=(t["_dup"] & ~t["_null"]).cast("int64").sum(),
-        b1=(one << (h % 62)).bit_or(),
-        b2=(one << ((h // 4096) % 62)).bit_or(),
-    )
+    aggs: dict[str, Any] = {
+        "n": t.count(),
+        "units": t["_units2"].sum(),
+        "revenue": units_changed.ifelse(t["_units2"].cast("float64") / C.MICRO, t[S.REVENUE]).sum(),
+        "quantity": t["_qty2"].sum(),
+        "first_ts": t[S.ORDER_TS].min(),
+        "last_ts": t[S.ORDER_TS].max(),
+    }
+    if log.products is not None:
+        aggs["unknown"] = (~t["_known"] & t["_code"].isin(_AFTER_NETTING)).cast("int64").sum()
+    if not rules.drop_non_positive:
+        aggs["nonpos_kept"] = (kept & t["_nonpos"]).cast("int64").sum()
+    if not rules.drop_exact_duplicates:
+        aggs["dup_kept"] = (t["_dup"] & ~t["_null"]).cast("int64").sum()
+    if bits:
+        h = eng.row_hash(t[S.ORDER_TS], t[S.PRODUCT_ID], t[S.QUANTITY], t[S.REVENUE]) & _HASH_MASK
+        one = ibis.literal(1, "int64")
+        aggs["b1"] = (one << (h % 62)).bit_or()
+        aggs["b2"] = (one << ((h // 4096) % 62)).bit_or()
+    return t.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(**aggs)
+
+
+_GROUP_COLUMNS = (S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, "n", "units", "revenue", "quantity", "first_ts", "last_ts")
+
+
+def _group_columns(log: TransactionLog, rules: C.CleaningRules) -> list[str]:
+    cols = list(_GROUP_COLUMNS)
+    if log.products is not None:
+        cols.append("unknown")
+    if not rules.drop_non_positive:
+        cols.append("nonpos_kept")
+    if not rules.drop_exact_duplicates:
+        cols.append("dup_kept")
+    return cols
+
+
+# --------------------------------------------------------------------------------------------
+# the cleaned log
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CleanLog:
+    """A cleaned log on an engine: what :mod:`.tables` computes the customer tables from.
+
+    Attributes
+    ----------
+    log : the raw :class:`TransactionLog`; ``rules`` and ``window`` (inclusive days, ``None`` = open).
+    groups : Ibis table, one row per (``order_id``, ``_day`` (date), ``_code``, ``customer_id``) of the
+        input lines (a combination may appear in two rows: sum them), with ``n`` (lines), ``units``
+        (revenue micro-units after netting), ``revenue`` (float, currency, after netting),
+        ``quantity`` (after netting), ``first_ts`` / ``last_ts``; ``_code`` is the reason's position in
+        :data:`retention_utils.data.cleaning.REASONS`, :data:`KEPT` for kept lines.
+    report : the :class:`~retention_utils.data.cleaning.CleaningReport` (``row_reason`` is ``None``:
+        per-line reasons are ``lines(kept=False)``).
+    stages : the stage log with its timings.
+    """
+
+    log: TransactionLog
+    rules: C.CleaningRules
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None]
+    groups: ir.Table
+    main: ir.Table  # lines outside the returned (customer, product) pairs, with _code (no duplicates marked)
+    cand: ir.Table | None  # lines of the returned pairs, with exact _code
+    duplicates: ir.Table | None  # _pos of exact duplicates among `main`
+    report: C.CleaningReport | None = None
+    stages: Stages = field(default_factory=Stages)
+
+    @property
+    def engine(self) -> Engine:
+        return self.log.engine
+
+    @property
+    def kept(self) -> ir.Table:
+        """The groups of kept lines."""
+        return self.groups.filter(self.groups["_code"] == KEPT)
+
+    def lines(self, kept: bool = True) -> ir.Table:
+        """The clean lines (lazy: evaluated from the source each time it is used): the source's
+        columns, sales reduced by partial returns carrying their reduced quantity and revenue, and
+        ``_pos``. With ``kept=False`` every input line, with its ``reason`` (``""`` when kept)."""
+        m = self.main
+        if self.duplicates is not None:
+            d = self.duplicates.select(POS, _isdup=ibis.literal(True))
+            m = m.left_join(d, POS).drop(f"{POS}_right")
+            m = _code(m.mutate(_dup=m["_isdup"].fill_null(False)).drop("_isdup"), self.rules,
+                      m["_excluded"], net=False)
+        parts = [m] if self.cand is None else [m, self.cand]
+        cols = [*self.log.columns, POS, "_code", "_qty2", "_units2", "_units"]
+        t = parts[0].select(*cols)
+        if len(parts) == 2:
+            t = t.union(parts[1].select(*cols))
+        units_changed = t["_units2"] != t["_units"]
+        t = t.mutate(**{
+            S.QUANTITY: t["_qty2"],
+            S.REVENUE: units_changed.ifelse(t["_units2"].cast("float64") / C.MICRO, t[S.REVENUE]),
+        })
+        if kept:
+            return t.filter(t["_code"] == KEPT).select(*self.log.columns, POS)
+        names = ibis.cases(*[(t["_code"] == i, r) for r, i in CODE.items()], else_="")
+        return t.mutate(reason=names).select(*self.log.columns, POS, "reason")
 
 
 def clean(
@@ -461,51 +455,134 @@ def clean(
     eng = log.engine
     validate(log, stages)
     base = _base(log, window)
-    netting = _netting(log, base, rules, stages) if rules.net_returns else None
+    key = [S.CUSTOMER_ID, S.PRODUCT_ID]
+    cand = pairs = None
+    cols = _group_columns(log, rules)
+    if rules.net_returns:
+        with stages("returns: gather the lines of returned products"):
+            alive = base.filter(~base["_null"] & ~base["_out"])
+            pairs = eng.materialize(alive.filter(alive["_neg"]).select(*key).distinct(), "pairs")
+            if int(pairs.count().execute()) == 0:
+                pairs = None
+            else:
+                cand = alive.semi_join(pairs, key)
+                cand = _dup_marked(cand, log.columns) if rules.drop_exact_duplicates else cand.mutate(_dup=ibis.literal(False))
+                cand = eng.materialize(cand, "cand")
+    if cand is not None:
+        netting = _netting(eng, cand, stages)
+        with stages("returns: reasons of those lines"):
+            c = cand.left_join(netting, POS).drop(f"{POS}_right")
+            c = c.mutate(_qty2=c["_qty2"].fill_null(c[S.QUANTITY]), _units2=c["_units2"].fill_null(c["_units"]))
+            c, excluded = _product_flags(log, c, rules)
+            cand = eng.materialize(_code(c, rules, excluded, net=True), "cand_reasons")
+            cand_groups = eng.materialize(_group(eng, cand, log, rules, bits=False).select(*cols), "cand_groups")
     with stages("main pass: reasons and (order, day) groups"):
-        pre = _reasons(log, rules, window, netting, None, base=base)
-        groups = eng.materialize(_group_lines(eng, pre, rules), "groups")
+        m = base
+        if pairs is not None:
+            m = m.left_join(pairs.mutate(_inpair=ibis.literal(True)), key)
+            m = m.drop(*[f"{k}_right" for k in key if f"{k}_right" in m.columns])
+            m = m.filter(m["_null"] | m["_out"] | m["_inpair"].isnull()).drop("_inpair")
+        m = m.mutate(_qty2=m[S.QUANTITY], _units2=m["_units"], _dup=ibis.literal(False))
+        m, excluded = _product_flags(log, m, rules)
+        m = _code(m.mutate(_excluded=excluded), rules, excluded, net=False)
+        main = m
+        main_groups = eng.materialize(_group(eng, m, log, rules, bits=True), "groups")
     with stages("exact duplicates: check the flagged groups"):
-        g = groups.group_by([S.ORDER_ID, DAY]).aggregate(
-            n=groups["n"].sum(), b1=groups["b1"].bit_or(), b2=groups["b2"].bit_or()
+        g = main_groups.group_by([S.ORDER_ID, DAY]).aggregate(
+            n=main_groups["n"].sum(), b1=main_groups["b1"].bit_or(), b2=main_groups["b2"].bit_or()
         )
         flagged = g.filter((eng.bit_count(g["b1"]) < g["n"]) & (eng.bit_count(g["b2"]) < g["n"]))
         flagged = eng.materialize(flagged.select(S.ORDER_ID).distinct(), "flagged")
         n_flagged = int(flagged.count().execute())
+        stages.seconds["flagged orders"] = n_flagged
         duplicates = None
+        groups = main_groups.select(*cols)
         if n_flagged:
-            sub = base.semi_join(flagged, S.ORDER_ID)
-            exact = _reasons(log, rules, window, netting, "mark", base=sub)
-            exact = eng.materialize(exact, "exact")
-            duplicates = eng.materialize(exact.filter(exact["_dup"]).select(POS), "dups")
-            regrouped = _group_lines(eng, exact, rules)
-            groups = eng.materialize(groups.anti_join(flagged, S.ORDER_ID).union(regrouped), "groups")
-    cl = CleanLog(log, rules, groups, netting, duplicates, window, stages=stages)
+            # exact check of the flagged groups' lines; a duplicate has the same reason as its first
+            # copy outside the returned pairs (no netting there), so the groups are corrected by
+            # moving each duplicate line from its group to "exact_duplicate": counts and sums by
+            # delta rows, first/last times unchanged (the first copy stays with the same time)
+            sub = main.semi_join(flagged, S.ORDER_ID).filter(lambda t: ~t["_null"])
+            sub = _dup_marked(sub.drop("_dup"), log.columns)
+            dups = sub.filter(sub["_dup"]).select(
+                S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, S.QUANTITY, S.REVENUE, "_units", S.ORDER_TS, POS,
+                "_known", "_nonpos",
+            )
+            duplicates = eng.materialize(dups, "dups")
+            groups = groups.union(_dup_deltas(duplicates, log, rules, cols))
+    if cand is not None:
+        groups = groups.union(cand_groups)
+    cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages)
     with stages("cleaning report"):
-        cl.report = _report(cl, n_flagged)
+        cl.report = _report(cl)
     return cl
 
 
-def _report(cl: CleanLog, n_flagged: int) -> C.CleaningReport:
+def _dup_deltas(d: ir.Table, log: TransactionLog, rules: C.CleaningRules, cols: list[str]) -> ir.Table:
+    """Group rows that move each duplicate line of ``d`` out of its group and, when duplicates are
+    dropped, into an ``exact_duplicate`` group (see :func:`clean`); with duplicates kept, rows that
+    only count them (``dup_kept``)."""
+    ts_type = d[S.ORDER_TS].type()
+    null_ts = ibis.null(ts_type)
+    zero = ibis.literal(0, "int64")
+    one = ibis.literal(1, "int64")
+    flags_out: dict[str, Any] = {}
+    if "unknown" in cols:
+        flags_out["unknown"] = -(~d["_known"] & d["_code"].isin(_AFTER_NETTING)).cast("int64")
+    if "nonpos_kept" in cols:
+        flags_out["nonpos_kept"] = -((d["_code"] == KEPT) & d["_nonpos"]).cast("int64")
+    if not rules.drop_exact_duplicates:
+        counted = d.select(
+            S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, n=zero, units=zero, revenue=ibis.literal(0.0),
+            quantity=ibis.literal(0.0), first_ts=null_ts, last_ts=null_ts,
+            **{k: zero for k in ("unknown", "nonpos_kept") if k in cols}, dup_kept=one,
+        )
+        return counted.select(*cols)
+    out = d.select(
+        S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, n=-one, units=-d["_units"], revenue=-d[S.REVENUE],
+        quantity=-d[S.QUANTITY], first_ts=null_ts, last_ts=null_ts, **flags_out,
+    )
+    into = d.select(
+        S.ORDER_ID, DAY, S.CUSTOMER_ID, n=one, units=d["_units"], revenue=d[S.REVENUE], quantity=d[S.QUANTITY],
+        first_ts=d[S.ORDER_TS], last_ts=d[S.ORDER_TS], _code=ibis.literal(CODE["exact_duplicate"], "int8"),
+        **{k: zero for k in ("unknown", "nonpos_kept") if k in cols},
+    )
+    return out.select(*cols).union(into.select(*cols))
+
+
+def _netting(eng: Engine, cand: ir.Table, stages: Stages) -> ir.Table:
+    """Lines touched by netting: ``_pos``, ``_net_reason`` (str or null), ``_qty2`` / ``_units2``
+    (new quantity / revenue units, null when unchanged)."""
+    key = [S.CUSTOMER_ID, S.PRODUCT_ID]
+    live = cand.filter(~cand["_dup"]).select(*key, S.ORDER_TS, S.QUANTITY, S.REVENUE, "_units", "_neg", POS)
+    n_ret = eng.materialize(live.filter(live["_neg"]).group_by(key).aggregate(_nret=lambda t: t.count()), "nret")
+    parts: list[ir.Table] = []
+    with stages("returns: pairs with one return (engine)"):
+        parts.append(_net_single(live.semi_join(n_ret.filter(n_ret["_nret"] == 1), key)))
+    with stages("returns: pairs with several returns (pandas)"):
+        multi = live.semi_join(n_ret.filter(n_ret["_nret"] >= 2), key).to_pandas()
+        if len(multi):
+            parts.append(_net_multi(eng, multi))
+    out = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
+    with stages("returns: keep the netting"):
+        return eng.materialize(out, "netting")
+
+
+def _report(cl: CleanLog) -> C.CleaningReport:
     g = cl.groups
     rules = cl.rules
-    rank = ibis.cases(*[(g[REASON] == r, i) for i, r in enumerate(C.REASONS)], else_=_KEPT_RANK)
-    kept = g[REASON] == ""
-    by_reason = g.group_by(REASON).aggregate(rows=g["n"].sum(), units=g["units"].sum()).to_pandas()
-    by_reason = by_reason.set_index(REASON)
+    kept = g["_code"] == KEPT
+    by_code = g.group_by("_code").aggregate(rows=g["n"].sum(), units=g["units"].sum()).to_pandas()
+    by_code = by_code.set_index(by_code["_code"].astype(int))
+    extra = {c: g[c].sum() for c in ("unknown", "nonpos_kept", "dup_kept") if c in g.columns}
     tot = g.aggregate(
         rows_in=g["n"].sum(),
-        units_in=g["units_in"].sum(),
-        changed=g["changed"].sum(),
-        changed_units=g["changed_units"].sum(),
-        unknown=g["unknown"].sum(),
-        nonpos_kept=g["nonpos_kept"].sum(),
-        dup_kept=g["dup_kept"].sum(),
         customers_in=g[S.CUSTOMER_ID].nunique(),
         customers_kept=kept.ifelse(g[S.CUSTOMER_ID], ibis.null(g[S.CUSTOMER_ID].type())).nunique(),
+        **extra,
     ).to_pandas().iloc[0]
     orders = g.group_by(S.ORDER_ID).aggregate(
-        kept=kept.cast("int64").max(), first=rank.min(),
+        kept=kept.cast("int64").max(), first=g["_code"].min(),
         cmin=g[S.CUSTOMER_ID].min(), cmax=g[S.CUSTOMER_ID].max(),
     )
     ordr = orders.aggregate(
@@ -520,17 +597,30 @@ def _report(cl: CleanLog, n_flagged: int) -> C.CleaningReport:
         )
     lost = orders.filter(orders["kept"] == 0).group_by("first").aggregate(k=lambda t: t.count()).to_pandas()
     lost = dict(zip(lost["first"].astype(int), lost["k"].astype(int), strict=True))
+    # what netting changed, and the revenue before netting (only the lines of returned products differ)
+    units_in = int(by_code["units"].sum())
+    changed_rows = changed_units = 0
+    if cl.cand is not None:
+        c = cl.cand
+        moved = c["_units2"] != c["_units"]
+        ch = c.aggregate(
+            d_in=(c["_units"] - c["_units2"]).sum(),
+            rows=((c["_code"] == KEPT) & moved).cast("int64").sum(),
+            units=((c["_code"] == KEPT) & moved).ifelse(c["_units2"] - c["_units"], ibis.literal(0, "int64")).sum(),
+        ).to_pandas().iloc[0]
+        units_in += int(ch["d_in"] or 0)
+        changed_rows, changed_units = int(ch["rows"] or 0), int(ch["units"] or 0)
 
     names = list(C.REASONS)
-    rows = [int(by_reason["rows"].get(r, 0)) if r in by_reason.index else 0 for r in names]
-    units = [int(by_reason["units"].get(r, 0)) if r in by_reason.index else 0 for r in names]
+    rows = [int(by_code["rows"].get(i, 0)) for i in range(len(names))]
+    units = [int(by_code["units"].get(i, 0)) for i in range(len(names))]
     removed = pd.DataFrame(
         {"reason": names, "rows": rows, "revenue_units": units, "description": list(C.REASONS.values())}
     ).set_index("reason")
     removed.insert(1, "revenue", removed["revenue_units"] / C.MICRO)
     removed.insert(3, "orders_lost", [lost.get(i, 0) for i in range(len(names))])
     changed = pd.DataFrame(
-        {"rows": [int(tot["changed"] or 0)], "revenue": [float(int(tot["changed_units"] or 0)) / C.MICRO]},
+        {"rows": [changed_rows], "revenue": [float(changed_units) / C.MICRO]},
         index=pd.Index(["reduced_by_return"], name="change"),
     )
     flags: dict[str, int] = {}
@@ -541,13 +631,11 @@ def _report(cl: CleanLog, n_flagged: int) -> C.CleaningReport:
         flags["unknown_product_ids"] = _unknown_product_ids(cl) if flags["unknown_product_lines"] else 0
     if not rules.drop_non_positive:
         flags["non_positive_lines_kept"] = int(tot["nonpos_kept"] or 0)
-    kept_rows = int(by_reason["rows"].get("", 0)) if "" in by_reason.index else 0
-    kept_units = int(by_reason["units"].get("", 0)) if "" in by_reason.index else 0
     report = C.CleaningReport(
         rows_in=int(tot["rows_in"]),
-        rows_kept=kept_rows,
-        revenue_in_units=int(tot["units_in"]),
-        revenue_kept_units=kept_units,
+        rows_kept=int(by_code["rows"].get(KEPT, 0)),
+        revenue_in_units=units_in,
+        revenue_kept_units=int(by_code["units"].get(KEPT, 0)),
         removed=removed,
         changed=changed,
         flags=flags,
@@ -565,6 +653,9 @@ def _report(cl: CleanLog, n_flagged: int) -> C.CleaningReport:
 
 
 def _unknown_product_ids(cl: CleanLog) -> int:
-    t = _reasons(cl.log, cl.rules, cl.window, cl.netting, cl.duplicates)
-    t = t.filter(~t["_known"] & t[REASON].isin(["", "non_merchandise", "quantity_outlier", "non_positive"]))
+    parts = [cl.main.filter(~cl.main["_known"] & cl.main["_code"].isin(_AFTER_NETTING)).select(S.PRODUCT_ID)]
+    if cl.cand is not None:
+        c = cl.cand
+        parts.append(c.filter(~c["_known"] & c["_code"].isin(_AFTER_NETTING)).select(S.PRODUCT_ID))
+    t = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
     return int(t[S.PRODUCT_ID].nunique().execute())
