@@ -73,6 +73,11 @@ def _bit_count(x) -> dt.int64:  # pragma: no cover - builtin on both backends
     ...
 
 
+@ibis.udf.agg.builtin(name="bit_or")
+def bit_or(x) -> dt.int64:  # pragma: no cover - builtin aggregate on both backends
+    ...
+
+
 # --- Java (Spark) -------------------------------------------------------------------------------
 
 

@@ -41,7 +41,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..data import cleaning as C
-from .backend import POS, Engine, canonical_lines
+from .backend import POS, Engine, bit_or, canonical_lines
 
 log = logging.getLogger("retention_utils.engines")
 
@@ -339,9 +339,9 @@ def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules
         aggs["dup_kept"] = (t["_dup"] & ~t["_null"]).cast("int64").sum()
     if bits:
         h = eng.row_hash(t[S.ORDER_TS], t[S.PRODUCT_ID], t[S.QUANTITY], t[S.REVENUE]) & _HASH_MASK
-        one = ibis.literal(1, "int64")
-        aggs["b1"] = (one << (h % 62)).bit_or()
-        aggs["b2"] = (one << ((h // 4096) % 62)).bit_or()
+        one = h - h + 1  # a 64-bit 1 (a literal 1 is a 32-bit int in Spark's SHIFTLEFT)
+        aggs["b1"] = bit_or(one << (h % 62))
+        aggs["b2"] = bit_or(one << ((h >> 12) % 62))
     return t.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(**aggs)
 
 
@@ -489,7 +489,7 @@ def clean(
         main_groups = eng.materialize(_group(eng, m, log, rules, bits=True), "groups")
     with stages("exact duplicates: check the flagged groups"):
         g = main_groups.group_by([S.ORDER_ID, DAY]).aggregate(
-            n=main_groups["n"].sum(), b1=main_groups["b1"].bit_or(), b2=main_groups["b2"].bit_or()
+            n=main_groups["n"].sum(), b1=bit_or(main_groups["b1"]), b2=bit_or(main_groups["b2"])
         )
         flagged = g.filter((eng.bit_count(g["b1"]) < g["n"]) & (eng.bit_count(g["b2"]) < g["n"]))
         flagged = eng.materialize(flagged.select(S.ORDER_ID).distinct(), "flagged")

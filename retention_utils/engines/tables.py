@@ -85,7 +85,7 @@ def _check_end(cl: CleanLog, kept: ir.Table, observation_end: S.DateLike | None)
     end = last if observation_end is None else S.to_day(observation_end, "observation_end")
     late = kept.filter(kept[DAY] > _date(end))
     n_late = late["n"].sum().execute()
-    if n_late and int(n_late) > 0:
+    if not pd.isna(n_late) and int(n_late) > 0:
         ex = late.order_by("first_ts").limit(S.EXAMPLE_ROWS).select(S.CUSTOMER_ID, S.ORDER_ID, "first_ts").to_pandas()
         raise ValueError(
             f"{int(n_late):,} transaction(s) after observation_end {end.date()}; use calibration_holdout_split() or "
@@ -213,7 +213,7 @@ def calibration_holdout_split(
         holdout_end=end,
         time_unit=time_unit,
         n_new_in_holdout=n_new,
-        n_after_holdout_rows=int(n_after or 0),
+        n_after_holdout_rows=0 if pd.isna(n_after) else int(n_after),
     )
 
 
