@@ -466,10 +466,10 @@ def clean(
                 pairs = None
             else:
                 cand = alive.semi_join(pairs, key)
-                cand = _dup_marked(cand, log.columns) if rules.drop_exact_duplicates else cand.mutate(_dup=ibis.literal(False))
+                cand = _dup_marked(cand, log.columns)
                 cand = eng.materialize(cand, "cand")
     if cand is not None:
-        netting = _netting(eng, cand, stages)
+        netting = _netting(eng, cand, rules, stages)
         with stages("returns: reasons of those lines"):
             c = cand.left_join(netting, POS).drop(f"{POS}_right")
             c = c.mutate(_qty2=c["_qty2"].fill_null(c[S.QUANTITY]), _units2=c["_units2"].fill_null(c["_units"]))
@@ -550,11 +550,12 @@ def _dup_deltas(d: ir.Table, log: TransactionLog, rules: C.CleaningRules, cols: 
     return out.select(*cols).union(into.select(*cols))
 
 
-def _netting(eng: Engine, cand: ir.Table, stages: Stages) -> ir.Table:
+def _netting(eng: Engine, cand: ir.Table, rules: C.CleaningRules, stages: Stages) -> ir.Table:
     """Lines touched by netting: ``_pos``, ``_net_reason`` (str or null), ``_qty2`` / ``_units2``
     (new quantity / revenue units, null when unchanged)."""
     key = [S.CUSTOMER_ID, S.PRODUCT_ID]
-    live = cand.filter(~cand["_dup"]).select(*key, S.ORDER_TS, S.QUANTITY, S.REVENUE, "_units", "_neg", POS)
+    live = cand.filter(~cand["_dup"]) if rules.drop_exact_duplicates else cand
+    live = live.select(*key, S.ORDER_TS, S.QUANTITY, S.REVENUE, "_units", "_neg", POS)
     n_ret = eng.materialize(live.filter(live["_neg"]).group_by(key).aggregate(_nret=lambda t: t.count()), "nret")
     parts: list[ir.Table] = []
     with stages("returns: pairs with one return (engine)"):
