@@ -348,6 +348,12 @@ def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules
 _GROUP_COLUMNS = (S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, "n", "units", "revenue", "quantity", "first_ts", "last_ts")
 
 
+def _aligned(t: ir.Table, cols: list[str]) -> ir.Table:
+    """``t`` with exactly the group columns ``cols``, ``_code`` as int8 (Spark reads a persisted
+    TINYINT back as int32 in some plans; unions need one type)."""
+    return t.select(*[t[c].cast("int8").name(c) if c == "_code" else t[c] for c in cols])
+
+
 def _group_columns(log: TransactionLog, rules: C.CleaningRules) -> list[str]:
     cols = list(_GROUP_COLUMNS)
     if log.products is not None:
@@ -475,7 +481,7 @@ def clean(
             c = c.mutate(_qty2=c["_qty2"].fill_null(c[S.QUANTITY]), _units2=c["_units2"].fill_null(c["_units"]))
             c, excluded = _product_flags(log, c, rules)
             cand = eng.materialize(_code(c, rules, excluded, net=True), "cand_reasons")
-            cand_groups = eng.materialize(_group(eng, cand, log, rules, bits=False).select(*cols), "cand_groups")
+            cand_groups = eng.materialize(_aligned(_group(eng, cand, log, rules, bits=False), cols), "cand_groups")
     with stages("main pass: reasons and (order, day) groups"):
         m = base
         if pairs is not None:
@@ -496,7 +502,7 @@ def clean(
         n_flagged = int(flagged.count().execute())
         stages.seconds["flagged orders"] = n_flagged
         duplicates = None
-        groups = main_groups.select(*cols)
+        groups = _aligned(main_groups, cols)
         if n_flagged:
             # exact check of the flagged groups' lines; a duplicate has the same reason as its first
             # copy outside the returned pairs (no netting there), so the groups are corrected by
@@ -509,9 +515,9 @@ def clean(
                 "_known", "_nonpos",
             )
             duplicates = eng.materialize(dups, "dups")
-            groups = groups.union(_dup_deltas(duplicates, log, rules, cols))
+            groups = groups.union(_aligned(_dup_deltas(duplicates, log, rules, cols), cols))
     if cand is not None:
-        groups = groups.union(cand_groups)
+        groups = groups.union(_aligned(cand_groups, cols))
     cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages)
     with stages("cleaning report"):
         cl.report = _report(cl)
@@ -537,7 +543,7 @@ def _dup_deltas(d: ir.Table, log: TransactionLog, rules: C.CleaningRules, cols: 
             quantity=ibis.literal(0.0), first_ts=null_ts, last_ts=null_ts,
             **{k: zero for k in ("unknown", "nonpos_kept") if k in cols}, dup_kept=one,
         )
-        return counted.select(*cols)
+        return _aligned(counted, cols)
     out = d.select(
         S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, n=-one, units=-d["_units"], revenue=-d[S.REVENUE],
         quantity=-d[S.QUANTITY], first_ts=null_ts, last_ts=null_ts, **flags_out,
@@ -547,7 +553,7 @@ def _dup_deltas(d: ir.Table, log: TransactionLog, rules: C.CleaningRules, cols: 
         first_ts=d[S.ORDER_TS], last_ts=d[S.ORDER_TS], _code=ibis.literal(CODE["exact_duplicate"], "int8"),
         **{k: zero for k in ("unknown", "nonpos_kept") if k in cols},
     )
-    return out.select(*cols).union(into.select(*cols))
+    return _aligned(out, cols).union(_aligned(into, cols))
 
 
 def _netting(eng: Engine, cand: ir.Table, rules: C.CleaningRules, stages: Stages) -> ir.Table:
