@@ -418,9 +418,9 @@ class CleanLog:
                       m["_excluded"], net=False)
         parts = [m] if self.cand is None else [m, self.cand]
         cols = [*self.log.columns, POS, "_code", "_qty2", "_units2", "_units"]
-        t = parts[0].select(*cols)
+        t = _aligned(parts[0], cols)
         if len(parts) == 2:
-            t = t.union(parts[1].select(*cols))
+            t = t.union(_aligned(parts[1], cols))
         units_changed = t["_units2"] != t["_units"]
         t = t.mutate(**{
             S.QUANTITY: t["_qty2"],
