@@ -73,7 +73,7 @@ def test_cdnow_full_parity(spark, tmp_path):
 
 
 def test_synthetic_parity(spark, tmp_path):
-    info = synthetic.write_synthetic_log(tmp_path / "log", 30_000, seed=3, lines_per_file=10_000)
+    info = synthetic.write_synthetic_log(tmp_path / "log", 12_000, seed=3, lines_per_file=4_000)
     tx = S.validate_transactions(pd.read_parquet(info.transactions))
     prod = pd.read_parquet(info.products)
     prod[S.PRODUCT_ID] = S.as_id(prod[S.PRODUCT_ID])
@@ -83,10 +83,11 @@ def test_synthetic_parity(spark, tmp_path):
     assert_reports_equal(report, cl.report)
 
 
-@pytest.mark.parametrize("drop_dups", [True, False])
-def test_netting_cases(spark, drop_dups):
+def test_netting_cases(spark):
+    """Both netting paths (one return: window query; several: pandas), a duplicate, a null customer.
+    (Duplicates kept are covered by CDNOW above.)"""
     tx = make_tx(NETTING_ROWS)
-    rules = {"drop_exact_duplicates": drop_dups, "drop_non_positive": drop_dups}
+    rules = {"drop_exact_duplicates": True, "drop_non_positive": True}
     clean_df, report = clean_transactions(tx, None, rules, "2023-01-01", "2023-01-31")
     cl = clean(read_log(spark, tx), rules, "2023-01-01", "2023-01-31")
     assert_reports_equal(report, cl.report)

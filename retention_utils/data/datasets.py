@@ -311,6 +311,8 @@ def load_cdnow(sample: bool = False) -> Dataset:
 
 def _read_table(path: Path, **read_kwargs: Any) -> pd.DataFrame:
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+    if path.is_dir():  # a folder of parquet parts (e.g. make bigdata), read in sorted path order
+        suffix = ".parquet"
     if suffix in {".parquet", ".pq"}:
         try:
             return pd.read_parquet(path)
@@ -370,7 +372,8 @@ def load_transactions_file(
 
     Parameters
     ----------
-    path : ``.csv``, ``.csv.gz``, ``.tsv`` or ``.parquet`` file; CSV columns are read as text.
+    path : ``.csv``, ``.csv.gz``, ``.tsv`` or ``.parquet`` file, or a folder of ``.parquet`` parts (read in
+        sorted path order); CSV columns are read as text.
     columns : mapping ``{canonical_name: your_column}`` as a dict, or the path of a YAML file holding
         that mapping (optionally under a ``columns:`` key). Unmapped canonical columns are expected
         under their canonical names.
@@ -390,8 +393,8 @@ def load_transactions_file(
         are ambiguous, amounts are not numbers, the file is empty.
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"transaction file {str(p)!r} does not exist")
+    if not (p.is_file() or (p.is_dir() and any(p.rglob("*.parquet")))):
+        raise FileNotFoundError(f"transaction file {str(p)!r} does not exist (a file, or a folder of .parquet parts)")
     decimal = read_kwargs.pop("decimal", None)
     thousands = read_kwargs.pop("thousands", None)
     mapping_base = read_kwargs.pop("_base", None)

@@ -374,3 +374,30 @@ def write_synthetic_log(
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return SyntheticLog(root, tx_dir, root / "products.parquet", written, len(files), max_customer, start, end, seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m retention_utils.data.synthetic --lines N --out DIR [--seed S] [--overwrite]``
+    (what ``make bigdata`` runs)."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m retention_utils.data.synthetic", description=main.__doc__)
+    ap.add_argument("--lines", type=int, required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--lines-per-file", type=int, default=2_000_000)
+    ap.add_argument("--overwrite", action="store_true")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    print(f"writing {args.lines:,} lines (seed {args.seed}) to {args.out}/", flush=True)
+    log = write_synthetic_log(args.out, args.lines, seed=args.seed, lines_per_file=args.lines_per_file,
+                              overwrite=args.overwrite, progress=True)
+    size = sum(f.stat().st_size for f in Path(args.out).rglob("*.parquet"))
+    print(f"{log.n_lines:,} lines in {log.n_files} files, {size / 1e9:.2f} GB, window {log.start} .. {log.end} "
+          f"(+{STUB_DAYS} days), {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -59,6 +59,7 @@ class Stages:
     def __init__(self, verbose: bool = False):
         self.verbose = verbose
         self.seconds: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
@@ -500,7 +501,7 @@ def clean(
         flagged = g.filter((eng.bit_count(g["b1"]) < g["n"]) & (eng.bit_count(g["b2"]) < g["n"]))
         flagged = eng.materialize(flagged.select(S.ORDER_ID).distinct(), "flagged")
         n_flagged = int(flagged.count().execute())
-        stages.seconds["flagged orders"] = n_flagged
+        stages.counts["orders flagged for the exact duplicate check"] = n_flagged
         duplicates = None
         groups = _aligned(main_groups, cols)
         if n_flagged:
