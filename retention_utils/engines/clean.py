@@ -166,6 +166,21 @@ def _dup_marked(t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
     return t.mutate(_dup=ibis.row_number().over(w) > 0)
 
 
+def _exact_duplicates(eng: Engine, sub: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    """The lines of ``sub`` identical in every source column to a line earlier in input order: a hash
+    aggregation over all columns finds the repeated rows (few), a null-safe join brings back their
+    lines, and every line but the first (lowest ``_pos``) is a duplicate."""
+    keep = [*columns, POS, DAY, "_code", "_units", "_known", "_nonpos"]
+    sub = eng.materialize(sub.select(*dict.fromkeys(keep)), "flagged_lines")
+    rep = sub.group_by(list(columns)).aggregate(_k=sub.count(), _first=sub[POS].min())
+    rep = rep.filter(rep["_k"] > 1)
+    rep = rep.select(*[rep[c].name(f"{c}__r") for c in columns], "_first")
+    j = sub.join(rep, [sub[c].identical_to(rep[f"{c}__r"]) for c in columns])
+    j = j.filter(j[POS] != j["_first"])
+    return j.select(S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, S.QUANTITY, S.REVENUE, "_units", S.ORDER_TS, POS,
+                    "_known", "_nonpos")
+
+
 def validate(log: TransactionLog, stages: Stages | None = None) -> dict[str, int]:
     """The checks of :func:`retention_utils.schema.validate_transactions` that do not need a group-by,
     as counts: ``rows``, missing ``order_id`` / ``product_id`` / ``order_ts``, missing or infinite
@@ -510,12 +525,7 @@ def clean(
             # moving each duplicate line from its group to "exact_duplicate": counts and sums by
             # delta rows, first/last times unchanged (the first copy stays with the same time)
             sub = main.semi_join(flagged, S.ORDER_ID).filter(lambda t: ~t["_null"])
-            sub = _dup_marked(sub.drop("_dup"), log.columns)
-            dups = sub.filter(sub["_dup"]).select(
-                S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, S.QUANTITY, S.REVENUE, "_units", S.ORDER_TS, POS,
-                "_known", "_nonpos",
-            )
-            duplicates = eng.materialize(dups, "dups")
+            duplicates = eng.materialize(_exact_duplicates(eng, sub, log.columns), "dups")
             groups = groups.union(_aligned(_dup_deltas(duplicates, log, rules, cols), cols))
     if cand is not None:
         groups = groups.union(_aligned(cand_groups, cols))
