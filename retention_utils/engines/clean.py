@@ -338,12 +338,9 @@ def _code(t: ir.Table, rules: C.CleaningRules, excluded: Any, net: bool) -> ir.T
 def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules, bits: bool) -> ir.Table:
     """Lines (with ``_code``) into (order, day, reason code, customer) groups (see :class:`CleanLog`)."""
     kept = t["_code"] == KEPT
-    units_changed = t["_units2"] != t["_units"]
     aggs: dict[str, Any] = {
         "n": t.count(),
         "units": t["_units2"].sum(),
-        "revenue": units_changed.ifelse(t["_units2"].cast("float64") / C.MICRO, t[S.REVENUE]).sum(),
-        "quantity": t["_qty2"].sum(),
         "first_ts": t[S.ORDER_TS].min(),
         "last_ts": t[S.ORDER_TS].max(),
     }
@@ -361,7 +358,7 @@ def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules
     return t.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(**aggs)
 
 
-_GROUP_COLUMNS = (S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, "n", "units", "revenue", "quantity", "first_ts", "last_ts")
+_GROUP_COLUMNS = (S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, "n", "units", "first_ts", "last_ts")
 
 
 def _aligned(t: ir.Table, cols: list[str]) -> ir.Table:
@@ -394,9 +391,9 @@ class CleanLog:
     ----------
     log : the raw :class:`TransactionLog`; ``rules`` and ``window`` (inclusive days, ``None`` = open).
     groups : Ibis table, one row per (``order_id``, ``_day`` (date), ``_code``, ``customer_id``) of the
-        input lines (a combination may appear in two rows: sum them), with ``n`` (lines), ``units``
-        (revenue micro-units after netting), ``revenue`` (float, currency, after netting),
-        ``quantity`` (after netting), ``first_ts`` / ``last_ts``; ``_code`` is the reason's position in
+        input lines (a combination may appear in several rows: sum them; a correction row has ``n = -1``),
+        with ``n`` (lines), ``units`` (revenue in micro-units after netting: exact sums of money),
+        ``first_ts`` / ``last_ts``; ``_code`` is the reason's position in
         :data:`retention_utils.data.cleaning.REASONS`, :data:`KEPT` for kept lines.
     report : the :class:`~retention_utils.data.cleaning.CleaningReport` (``row_reason`` is ``None``:
         per-line reasons are ``lines(kept=False)``).
@@ -424,8 +421,9 @@ class CleanLog:
 
     def lines(self, kept: bool = True) -> ir.Table:
         """The clean lines (lazy: evaluated from the source each time it is used): the source's
-        columns, sales reduced by partial returns carrying their reduced quantity and revenue, and
-        ``_pos``. With ``kept=False`` every input line, with its ``reason`` (``""`` when kept)."""
+        columns, sales reduced by partial returns carrying their reduced quantity and revenue, ``_pos``
+        and ``_units`` (revenue in micro-units). With ``kept=False`` every input line, with its
+        ``reason`` (``""`` when kept)."""
         m = self.main
         if self.duplicates is not None:
             d = self.duplicates.select(POS, _isdup=ibis.literal(True))
@@ -442,10 +440,11 @@ class CleanLog:
             S.QUANTITY: t["_qty2"],
             S.REVENUE: units_changed.ifelse(t["_units2"].cast("float64") / C.MICRO, t[S.REVENUE]),
         })
+        t = t.mutate(_units=t["_units2"])
         if kept:
-            return t.filter(t["_code"] == KEPT).select(*self.log.columns, POS)
+            return t.filter(t["_code"] == KEPT).select(*self.log.columns, POS, "_units")
         names = ibis.cases(*[(t["_code"] == i, r) for r, i in CODE.items()], else_="")
-        return t.mutate(reason=names).select(*self.log.columns, POS, "reason")
+        return t.mutate(reason=names).select(*self.log.columns, POS, "_units", "reason")
 
 
 def clean(
@@ -550,17 +549,16 @@ def _dup_deltas(d: ir.Table, log: TransactionLog, rules: C.CleaningRules, cols: 
         flags_out["nonpos_kept"] = -((d["_code"] == KEPT) & d["_nonpos"]).cast("int64")
     if not rules.drop_exact_duplicates:
         counted = d.select(
-            S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, n=zero, units=zero, revenue=ibis.literal(0.0),
-            quantity=ibis.literal(0.0), first_ts=null_ts, last_ts=null_ts,
+            S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, n=zero, units=zero, first_ts=null_ts, last_ts=null_ts,
             **{k: zero for k in ("unknown", "nonpos_kept") if k in cols}, dup_kept=one,
         )
         return _aligned(counted, cols)
     out = d.select(
-        S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, n=-one, units=-d["_units"], revenue=-d[S.REVENUE],
-        quantity=-d[S.QUANTITY], first_ts=null_ts, last_ts=null_ts, **flags_out,
+        S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, n=-one, units=-d["_units"], first_ts=null_ts, last_ts=null_ts,
+        **flags_out,
     )
     into = d.select(
-        S.ORDER_ID, DAY, S.CUSTOMER_ID, n=one, units=d["_units"], revenue=d[S.REVENUE], quantity=d[S.QUANTITY],
+        S.ORDER_ID, DAY, S.CUSTOMER_ID, n=one, units=d["_units"],
         first_ts=d[S.ORDER_TS], last_ts=d[S.ORDER_TS], _code=ibis.literal(CODE["exact_duplicate"], "int8"),
         **{k: zero for k in ("unknown", "nonpos_kept") if k in cols},
     )

@@ -36,6 +36,7 @@ import pandas as pd
 from .. import schema as S
 from ..tables import cohorts as CH
 from ..tables.summary import BTYD_COLUMNS, SEGMENTATION_COLUMNS, CalibrationHoldout
+from ..data.cleaning import MICRO
 from .clean import DAY, CleanLog
 
 __all__ = [
@@ -96,19 +97,22 @@ def _check_end(cl: CleanLog, kept: ir.Table, observation_end: S.DateLike | None)
 
 def _customer_aggregates(kept: ir.Table) -> pd.DataFrame:
     """Per customer: first/last ts, distinct orders, revenue; first/last purchase day, purchase days,
-    revenue of the first purchase day and of all days. One row per customer (pandas, ids as str)."""
+    revenue of the first purchase day and of all days (sums in micro-units, exact). One row per
+    customer (pandas, ids as str)."""
     seg = kept.group_by(S.CUSTOMER_ID).aggregate(
-        first_order_ts=kept["first_ts"].min(), last_order_ts=kept["last_ts"].max(), revenue=kept["revenue"].sum()
+        first_order_ts=kept["first_ts"].min(), last_order_ts=kept["last_ts"].max(), revenue=kept["units"].sum()
     )
     co = kept.select(S.CUSTOMER_ID, S.ORDER_ID).distinct()
     n_orders = co.group_by(S.CUSTOMER_ID).aggregate(n_orders=co.count())
-    cd = kept.group_by([S.CUSTOMER_ID, DAY]).aggregate(rev=kept["revenue"].sum())
+    cd = kept.group_by([S.CUSTOMER_ID, DAY]).aggregate(rev=kept["units"].sum())
     days = cd.group_by(S.CUSTOMER_ID).aggregate(
         first_day=cd[DAY].min(), last_day=cd[DAY].max(), n_days=cd.count(), total=cd["rev"].sum(),
         first_rev=cd["rev"].argmin(cd[DAY]),
     )
     t = seg.join(n_orders, S.CUSTOMER_ID).join(days, S.CUSTOMER_ID)
     df = t.to_pandas()
+    for c in ("revenue", "total", "first_rev"):  # micro-units: exact sums, then currency
+        df[c] = df[c].astype("float64") / MICRO
     df[S.CUSTOMER_ID] = _ids(df[S.CUSTOMER_ID])
     return df.set_index(S.CUSTOMER_ID).sort_index()
 
@@ -196,8 +200,9 @@ def calibration_holdout_split(
     n_after = k.filter(k[DAY] > _date(end))["n"].sum().execute()
     new = hold.select(S.CUSTOMER_ID).distinct().anti_join(cal.select(S.CUSTOMER_ID).distinct(), S.CUSTOMER_ID)
     n_new = int(new.count().execute())
-    hd = hold.group_by([S.CUSTOMER_ID, DAY]).aggregate(rev=hold["revenue"].sum())
+    hd = hold.group_by([S.CUSTOMER_ID, DAY]).aggregate(rev=hold["units"].sum())
     per = hd.group_by(S.CUSTOMER_ID).aggregate(days=hd.count(), rev=hd["rev"].sum()).to_pandas()
+    per["rev"] = per["rev"].astype("float64") / MICRO
     per[S.CUSTOMER_ID] = _ids(per[S.CUSTOMER_ID])
     per = per.set_index(S.CUSTOMER_ID)
     freq_h = per["days"].reindex(summary.index, fill_value=0).astype("int64")
@@ -274,10 +279,11 @@ def overview(cl: CleanLog) -> pd.Series:
     k = cl.kept
     r = k.aggregate(
         lines=k["n"].sum(), customers=k[S.CUSTOMER_ID].nunique(), orders=k[S.ORDER_ID].nunique(),
-        first=k["first_ts"].min(), last=k["last_ts"].max(), revenue=k["revenue"].sum(), units=k["quantity"].sum(),
+        first=k["first_ts"].min(), last=k["last_ts"].max(), revenue=k["units"].sum(),
     ).to_pandas().iloc[0]
     lines = cl.lines()
-    products = int(lines[S.PRODUCT_ID].nunique().execute())
+    per_line = lines.aggregate(products=lines[S.PRODUCT_ID].nunique(), units=lines[S.QUANTITY].sum()).to_pandas().iloc[0]
+    products = int(per_line["products"])
     first, last = pd.Timestamp(r["first"]), pd.Timestamp(r["last"])
     return pd.Series(
         {
@@ -288,8 +294,8 @@ def overview(cl: CleanLog) -> pd.Series:
             "first_day": first.date().isoformat(),
             "last_day": last.date().isoformat(),
             "days_covered": (last.normalize() - first.normalize()).days + 1,
-            "revenue": round(float(r["revenue"]), 2),
-            "units": round(float(r["units"]), 2),
+            "revenue": round(float(r["revenue"]) / MICRO, 2),
+            "units": round(float(per_line["units"]), 2),
         },
         dtype=object,
     )
@@ -301,8 +307,9 @@ def basket_statistics(
     """Distribution of the orders' ``lines``, ``units`` and ``revenue``: one column each, rows
     ``count, mean, std, min, <percentiles>, max`` (as :func:`retention_utils.tables.eda.describe_distribution`
     of :func:`retention_utils.tables.eda.orders`; percentiles by linear interpolation, exact)."""
-    k = cl.kept
-    o = k.group_by(S.ORDER_ID).aggregate(lines=k["n"].sum(), units=k["quantity"].sum(), revenue=k["revenue"].sum())
+    t = cl.lines()
+    o = t.group_by(S.ORDER_ID).aggregate(lines=t.count(), units=t[S.QUANTITY].sum(),
+                                         revenue=t["_units"].sum().cast("float64") / MICRO)
     out = {}
     for col in ("lines", "units", "revenue"):
         c = o[col].cast("float64")
@@ -355,7 +362,7 @@ def activity_by_period(cl: CleanLog, period: str = "W") -> pd.DataFrame:
     k = cl.kept
     k = k.mutate(p=k[DAY].truncate(_TRUNC[period]))
     first = k.group_by(S.CUSTOMER_ID).aggregate(fp=k["first_ts"].min().date().truncate(_TRUNC[period]))
-    g = k.group_by("p").aggregate(revenue=k["revenue"].sum(), orders=k[S.ORDER_ID].nunique(),
+    g = k.group_by("p").aggregate(revenue=k["units"].sum().cast("float64") / MICRO, orders=k[S.ORDER_ID].nunique(),
                                   active_customers=k[S.CUSTOMER_ID].nunique()).to_pandas()
     new = first.group_by("fp").aggregate(new_customers=first.count()).to_pandas()
     per = lambda xs: pd.PeriodIndex([pd.Period(pd.Timestamp(x), freq=period) for x in xs], freq=period)  # noqa: E731
