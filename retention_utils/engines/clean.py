@@ -166,6 +166,16 @@ def _dup_marked(t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
     return t.mutate(_dup=ibis.row_number().over(w) > 0)
 
 
+def _exact_duplicate_positions(eng: Engine, t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    """``_pos`` of the lines of ``t`` identical in every source column to an earlier line (hash
+    aggregation over all columns, then a null-safe join back; the first copy is the lowest ``_pos``)."""
+    rep = t.group_by(list(columns)).aggregate(_k=t.count(), _first=t[POS].min())
+    rep = rep.filter(rep["_k"] > 1)
+    rep = rep.select(*[rep[c].name(f"{c}__r") for c in columns], "_first")
+    j = t.join(rep, [t[c].identical_to(rep[f"{c}__r"]) for c in columns])
+    return j.filter(j[POS] != j["_first"]).select(POS)
+
+
 def _exact_duplicates(eng: Engine, sub: ir.Table, columns: tuple[str, ...]) -> ir.Table:
     """The lines of ``sub`` identical in every source column to a line earlier in input order: a hash
     aggregation over all columns finds the repeated rows (few), a null-safe join brings back their
@@ -486,9 +496,10 @@ def clean(
             if int(pairs.count().execute()) == 0:
                 pairs = None
             else:
-                cand = alive.semi_join(pairs, key)
-                cand = _dup_marked(cand, log.columns)
-                cand = eng.materialize(cand, "cand")
+                cand = eng.materialize(alive.semi_join(pairs, key), "cand")
+                dups_c = _exact_duplicate_positions(eng, cand, log.columns)
+                cand = cand.left_join(dups_c.select(POS, _isdup=ibis.literal(True)), POS).drop(f"{POS}_right")
+                cand = eng.materialize(cand.mutate(_dup=cand["_isdup"].fill_null(False)).drop("_isdup"), "cand_marked")
     if cand is not None:
         netting = _netting(eng, cand, rules, stages)
         with stages("returns: reasons of those lines"):
