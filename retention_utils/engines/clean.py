@@ -347,6 +347,11 @@ def _code(t: ir.Table, rules: C.CleaningRules, excluded: Any, net: bool) -> ir.T
 
 def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules, bits: bool) -> ir.Table:
     """Lines (with ``_code``) into (order, day, reason code, customer) groups (see :class:`CleanLog`)."""
+    if bits:
+        # the hash once per line (a column), then two 62-bit buckets; "_one" is a 64-bit 1 (a literal 1
+        # is a 32-bit int in Spark's SHIFTLEFT)
+        t = t.mutate(_h=eng.row_hash(t[S.ORDER_TS], t[S.PRODUCT_ID], t[S.QUANTITY], t[S.REVENUE]) & _HASH_MASK)
+        t = t.mutate(_one=t["_h"] * 0 + 1)
     kept = t["_code"] == KEPT
     aggs: dict[str, Any] = {
         "n": t.count(),
@@ -361,10 +366,8 @@ def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules
     if not rules.drop_exact_duplicates:
         aggs["dup_kept"] = (t["_dup"] & ~t["_null"]).cast("int64").sum()
     if bits:
-        h = eng.row_hash(t[S.ORDER_TS], t[S.PRODUCT_ID], t[S.QUANTITY], t[S.REVENUE]) & _HASH_MASK
-        one = h - h + 1  # a 64-bit 1 (a literal 1 is a 32-bit int in Spark's SHIFTLEFT)
-        aggs["b1"] = bit_or(one << (h % 62))
-        aggs["b2"] = bit_or(one << ((h >> 12) % 62))
+        aggs["b1"] = bit_or(t["_one"] << (t["_h"] % 62))
+        aggs["b2"] = bit_or(t["_one"] << ((t["_h"] >> 12) % 62))
     return t.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(**aggs)
 
 
@@ -508,18 +511,20 @@ def clean(
             c, excluded = _product_flags(log, c, rules)
             cand = eng.materialize(_code(c, rules, excluded, net=True), "cand_reasons")
             cand_groups = eng.materialize(_aligned(_group(eng, cand, log, rules, bits=False), cols), "cand_groups")
+    cand_pos = None if cand is None else cand.select(POS)
+
+    def main_lines(t: ir.Table) -> ir.Table:
+        """Reasons of lines outside the returned products' lines (no netting there)."""
+        if cand_pos is not None:
+            t = t.anti_join(cand_pos, POS)
+        t = t.mutate(_qty2=t[S.QUANTITY], _units2=t["_units"], _dup=ibis.literal(False))
+        t, excluded = _product_flags(log, t, rules)
+        return _code(t.mutate(_excluded=excluded), rules, excluded, net=False)
+
     with stages("main pass: reasons and (order, day) groups"):
-        m = base
-        if pairs is not None:
-            m = m.left_join(pairs.mutate(_inpair=ibis.literal(True)), key)
-            m = m.drop(*[f"{k}_right" for k in key if f"{k}_right" in m.columns])
-            m = m.filter(m["_null"] | m["_out"] | m["_inpair"].isnull()).drop("_inpair")
-        m = m.mutate(_qty2=m[S.QUANTITY], _units2=m["_units"], _dup=ibis.literal(False))
-        m, excluded = _product_flags(log, m, rules)
-        m = _code(m.mutate(_excluded=excluded), rules, excluded, net=False)
-        main = m
-        main_groups = eng.materialize(_group(eng, m, log, rules, bits=True), "groups")
-    with stages("exact duplicates: check the flagged groups"):
+        main = main_lines(base)
+        main_groups = eng.materialize(_group(eng, main, log, rules, bits=True), "groups")
+    with stages("exact duplicates: flag (order, day) groups"):
         g = main_groups.group_by([S.ORDER_ID, DAY]).aggregate(
             n=main_groups["n"].sum(), b1=bit_or(main_groups["b1"]), b2=bit_or(main_groups["b2"])
         )
@@ -527,14 +532,27 @@ def clean(
         flagged = eng.materialize(flagged.select(S.ORDER_ID).distinct(), "flagged")
         n_flagged = int(flagged.count().execute())
         stages.counts["orders flagged for the exact duplicate check"] = n_flagged
-        duplicates = None
-        groups = _aligned(main_groups, cols)
-        if n_flagged:
-            # exact check of the flagged groups' lines; a duplicate has the same reason as its first
-            # copy outside the returned pairs (no netting there), so the groups are corrected by
-            # moving each duplicate line from its group to "exact_duplicate": counts and sums by
-            # delta rows, first/last times unchanged (the first copy stays with the same time)
-            sub = main.semi_join(flagged, S.ORDER_ID).filter(lambda t: ~t["_null"])
+    duplicates = None
+    groups = _aligned(main_groups, cols)
+    if n_flagged:
+        # exact check of the flagged groups' lines; a duplicate has the same reason as its first
+        # copy outside the returned pairs (no netting there), so the groups are corrected by
+        # moving each duplicate line from its group to "exact_duplicate": counts and sums by
+        # delta rows, first/last times unchanged (the first copy stays with the same time)
+        with stages("exact duplicates: candidates in the flagged orders"):
+            # 1. within the flagged orders, lines sharing (order, row hash) are candidates (a narrow
+            #    hash aggregation on the source lines, no join: lines of returned products that turn
+            #    up here are dropped by step 2, which reads `main`)
+            live = base.filter(~base["_null"])
+            h = eng.row_hash(live[S.ORDER_TS], live[S.PRODUCT_ID], live[S.QUANTITY], live[S.REVENUE])
+            narrow = live.semi_join(flagged, S.ORDER_ID).select(S.ORDER_ID, POS, _h=h)
+            narrow = eng.materialize(narrow, "flagged_lines")
+            rep = narrow.group_by([S.ORDER_ID, "_h"]).aggregate(_k=narrow.count())
+            dup_cand = narrow.semi_join(rep.filter(rep["_k"] > 1), [S.ORDER_ID, "_h"]).select(POS)
+            dup_cand = eng.materialize(dup_cand, "dup_candidates")
+        with stages("exact duplicates: compare the candidates on every column"):
+            # 2. only the candidates' lines are compared on every column
+            sub = main_lines(base.semi_join(dup_cand, POS))
             duplicates = eng.materialize(_exact_duplicates(eng, sub, log.columns), "dups")
             groups = groups.union(_aligned(_dup_deltas(duplicates, log, rules, cols), cols))
     if cand is not None:
