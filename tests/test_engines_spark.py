@@ -36,10 +36,16 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def spark():
-    eng = B.connect("spark", threads=2, memory_limit="2g")  # local[2]; raises EngineError without Java 17+
+def spark_engine():
+    eng = B.connect("spark", threads=2, memory_limit="3g")  # local[2]; raises EngineError without Java 17+
     yield eng
     eng.close()
+
+
+@pytest.fixture
+def spark(spark_engine):
+    yield spark_engine
+    spark_engine.clear()  # unpersist this test's tables
 
 
 def test_spark_is_local_2(spark):

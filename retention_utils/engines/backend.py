@@ -130,6 +130,7 @@ class Engine:
     spark: Any = None
     _own_session: bool = False
     _tmp: list[str] = field(default_factory=list)
+    _persisted: list[Any] = field(default_factory=list)
 
     # scalar functions ----------------------------------------------------------------------
     def round_even(self, x: ir.FloatingValue) -> ir.FloatingValue:
@@ -184,22 +185,32 @@ class Engine:
 
     def materialize(self, expr: ir.Table, name: str = "t") -> ir.Table:
         """Compute ``expr`` once and keep it (DuckDB: a temporary table that may spill; Spark: a
-        persisted DataFrame), so that the tables built from it do not recompute it."""
+        local checkpoint), so that the tables built from it do not recompute it."""
         if self.name == "duckdb":
             return self.con.create_table(f"{name}_{uuid.uuid4().hex[:10]}", expr, temp=True)
-        from pyspark import StorageLevel
-
         df = self.con._session.sql(self.con.compile(expr))
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        # computed now and cut from its lineage (memory and disk of the executors): later queries
+        # read it as a leaf, so their plans stay small however many steps built it
+        df = df.localCheckpoint(eager=True)
+        self._persisted.append(df)
         return self._register_spark(df)
+
+    def clear(self) -> None:
+        """Drop what :meth:`materialize` kept (Spark: unpersist; DuckDB keeps temporary tables until
+        :meth:`close`). Call it between independent jobs on one long-lived Spark session."""
+        for df in self._persisted:
+            df.unpersist()
+        self._persisted.clear()
 
     def to_pandas(self, expr: ir.Expr) -> Any:
         return expr.to_pandas() if isinstance(expr, ir.Table) else expr.execute()
 
     def close(self) -> None:
         """Release the connection (and stop the SparkSession this engine started)."""
-        if self.name == "spark" and self._own_session and self.spark is not None:
-            self.spark.stop()
+        if self.name == "spark":
+            self.clear()
+            if self._own_session and self.spark is not None:
+                self.spark.stop()
         elif self.name == "duckdb":
             self.con.disconnect()
         for d in self._tmp:
