@@ -327,3 +327,11 @@ def test_cdnow_sample_published_summary(duck):
     cl = clean(read_log(duck, tx), {"drop_exact_duplicates": False, "drop_non_positive": False}, None, "1997-09-30")
     s = T.btyd_summary(cl, "1997-09-30", "weeks")
     assert len(s) == 2357 and int((s["frequency"] == 0).sum()) == 1411
+
+
+def test_input_positions_follow_the_files(duck, tmp_path):
+    info = synthetic.write_synthetic_log(tmp_path / "log", 3_000, seed=5, lines_per_file=1_000)
+    t = duck.read_parquet(info.transactions).order_by(B.POS).to_pandas()
+    expected = pd.read_parquet(info.transactions)  # pandas/pyarrow read order
+    assert t[B.POS].is_unique and sorted(set(t[B.POS].to_numpy() >> 40)) == list(range(info.n_files))
+    pd.testing.assert_frame_equal(t.drop(columns=[B.POS]).reset_index(drop=True), expected, check_dtype=False)

@@ -99,3 +99,13 @@ def test_netting_cases(spark):
     assert_reports_equal(report, cl.report)
     got = cl.lines().order_by(B.POS).to_pandas().drop(columns=[B.POS, "_units"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(clean_df, S.validate_transactions(got), check_exact=False, atol=1e-12)
+
+
+def test_input_positions_unique_across_files(spark, tmp_path):
+    """Each line's input position (file number, row) is unique and in the files' sorted order; Spark
+    spells a file's path differently in its listing and in a row's metadata (file:/// vs file:/)."""
+    info = synthetic.write_synthetic_log(tmp_path / "log", 3_000, seed=5, lines_per_file=1_000)
+    t = spark.read_parquet(info.transactions)
+    pos = t.select(B.POS).to_pandas()[B.POS].to_numpy()
+    assert len(set(pos)) == len(pos) == 3_000 and pos.min() == 0
+    assert sorted(set(pos >> 40)) == list(range(info.n_files))

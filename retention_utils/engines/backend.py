@@ -164,10 +164,13 @@ class Engine:
         from pyspark.sql import functions as F
 
         df = self.spark.read.option("recursiveFileLookup", "false").parquet(*files)
-        uris = sorted(df.inputFiles())
-        if len(uris) != len(files):  # pragma: no cover - Spark listed other files than we did
-            raise EngineError(f"Spark read {len(uris)} files, expected {len(files)}")
-        index = F.array_position(F.array(*[F.lit(u) for u in uris]), F.col("_metadata.file_path")) - 1
+        # Spark spells one file "file:///x" in inputFiles() and "file:/x" in _metadata: compare paths
+        # without scheme and authority, in the sorted order of the files we listed
+        uris = sorted(_uri_path(u) for u in df.inputFiles())
+        if uris != sorted(_uri_path(f) for f in files):  # pragma: no cover - Spark listed other files
+            raise EngineError(f"Spark read {len(uris)} files, expected {len(files)} ({files[:3]} ...)")
+        path = F.regexp_replace(F.col("_metadata.file_path"), _URI_PREFIX, "")
+        index = F.array_position(F.array(*[F.lit(u) for u in uris]), path) - 1
         df = df.select("*", ((index.cast("long") * (1 << _FILE_SHIFT)) + F.col("_metadata.row_index")).alias(POS))
         return self._register_spark(df)
 
@@ -230,6 +233,14 @@ def _spark_ready(df: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(out[c]):
             out[c] = out[c].astype("datetime64[us]")
     return out
+
+
+_URI_PREFIX = r"^[A-Za-z][A-Za-z0-9+.-]*:(//[^/]*)?"
+
+
+def _uri_path(uri: str) -> str:
+    """``file:///a/b``, ``file:/a/b``, ``hdfs://nn:8020/a/b`` and ``/a/b`` all give ``/a/b``."""
+    return re.sub(_URI_PREFIX, "", uri)
 
 
 def parquet_files(path: str | os.PathLike) -> list[str]:

@@ -50,6 +50,8 @@ REASON = "reason"
 _TOL = C._QTY_TOL
 _KEPT_RANK = len(C.REASONS)
 _HASH_MASK = (1 << 62) - 1
+#: also count distinct input positions in validation (a full distinct: tests only; the minimum is always checked)
+_CHECK_POSITIONS = False
 
 
 class Stages:
@@ -211,7 +213,13 @@ def validate(log: TransactionLog, stages: Stages | None = None) -> dict[str, int
     }
     with stages("validation counts"):
         aggs = {f"b{i}": cond.cast("int64").sum() for i, cond in enumerate(bad.values())}
-        row = t.aggregate(rows=t.count(), revenue_abs=t[S.REVENUE].abs().sum(), **aggs).to_pandas().iloc[0]
+        row = t.aggregate(rows=t.count(), revenue_abs=t[S.REVENUE].abs().sum(), pos_min=t[POS].min(),
+                          pos_n=t[POS].nunique() if _CHECK_POSITIONS else t.count(), **aggs).to_pandas().iloc[0]
+    if int(row["rows"]) and int(row["pos_min"]) < 0:  # pragma: no cover - a reader bug, not a data problem
+        raise RuntimeError("input positions could not be read (a file of the source was not recognised)")
+    if int(row["rows"]) != int(row["pos_n"]):  # pragma: no cover
+        raise RuntimeError("input positions are not unique")
+    row = row.drop(["pos_min", "pos_n"])
     if int(row["rows"]) == 0:
         raise S.SchemaError("transactions: the table is empty (0 rows); nothing to analyse.")
     for i, (msg, cond) in enumerate(bad.items()):
