@@ -565,6 +565,12 @@ def clean(
             groups = groups.union(_aligned(_dup_deltas(duplicates, log, rules, cols), cols))
     if cand is not None:
         groups = groups.union(_aligned(cand_groups, cols))
+    with stages("keep the groups"):
+        # one compact table (corrections merged) that the report and every customer table read
+        agg = {c: groups[c].sum() for c in cols if c not in (S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, "first_ts", "last_ts")}
+        groups = groups.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(
+            first_ts=groups["first_ts"].min(), last_ts=groups["last_ts"].max(), **agg)
+        groups = eng.materialize(_aligned(groups.filter(groups["n"] > 0), cols), "groups_final")
     cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages)
     with stages("cleaning report"):
         cl.report = _report(cl)
