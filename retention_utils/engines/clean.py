@@ -8,9 +8,11 @@ memory. How each rule is evaluated at scale:
   table), ``quantity_outlier``, ``non_positive``: row-wise expressions.
 * ``exact_duplicate``: identical rows share order, day and a row hash, so the main pass keeps, per
   (order, day), two 62-bit "bucket" bitsets of the row hashes; a group whose bitsets have fewer bits set
-  than it has rows *may* hold a duplicate (and every group that holds one is caught). Only those
-  groups' lines are read again and checked exactly (``row_number`` over all source columns, ordered by
-  input position: the first is kept, as ``DataFrame.duplicated``). No 100-million-key hash table.
+  than it has rows *may* hold a duplicate (and every group that holds one is caught). In the flagged
+  orders, lines sharing (order, row hash) are the candidates (a narrow hash aggregation), and only
+  those few lines are compared on every source column (null-safe; the first in input order is kept,
+  as ``DataFrame.duplicated``). A duplicate has its first copy's reason, so the groups are corrected
+  by moving it to ``exact_duplicate``. No 100-million-key hash table.
 * Returns: the (customer, product) pairs with a return are few. Their alive lines are gathered; pairs
   with exactly one return are netted by a window query that follows the pandas algorithm step by step
   (full cancellation of the latest identical sale, else a reduction of the latest sale with at least
