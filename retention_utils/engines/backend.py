@@ -198,6 +198,17 @@ class Engine:
         self._persisted.append(df)
         return self._register_spark(df)
 
+    def drop(self, *tables: ir.Table | None) -> None:
+        """Free intermediate tables made by :meth:`materialize` (memory for the next steps)."""
+        for t in tables:
+            if t is None:
+                continue
+            name = t.get_name()
+            if self.name == "duckdb":
+                self.con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+            else:
+                self.spark.catalog.dropTempView(name)
+
     def clear(self) -> None:
         """Drop what :meth:`materialize` kept (Spark: unpersist; DuckDB keeps temporary tables until
         :meth:`close`). Call it between independent jobs on one long-lived Spark session."""

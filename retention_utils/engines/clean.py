@@ -509,17 +509,20 @@ def clean(
             if int(pairs.count().execute()) == 0:
                 pairs = None
             else:
-                cand = eng.materialize(alive.semi_join(pairs, key), "cand")
-                dups_c = _exact_duplicate_positions(eng, cand, log.columns)
-                cand = cand.left_join(dups_c.select(POS, _isdup=ibis.literal(True)), POS).drop(f"{POS}_right")
+                first = eng.materialize(alive.semi_join(pairs, key), "cand")
+                dups_c = _exact_duplicate_positions(eng, first, log.columns)
+                cand = first.left_join(dups_c.select(POS, _isdup=ibis.literal(True)), POS).drop(f"{POS}_right")
                 cand = eng.materialize(cand.mutate(_dup=cand["_isdup"].fill_null(False)).drop("_isdup"), "cand_marked")
+                eng.drop(first)
     if cand is not None:
         netting = _netting(eng, cand, rules, stages)
         with stages("returns: reasons of those lines"):
             c = cand.left_join(netting, POS).drop(f"{POS}_right")
             c = c.mutate(_qty2=c["_qty2"].fill_null(c[S.QUANTITY]), _units2=c["_units2"].fill_null(c["_units"]))
             c, excluded = _product_flags(log, c, rules)
+            marked = cand
             cand = eng.materialize(_code(c, rules, excluded, net=True), "cand_reasons")
+            eng.drop(marked, netting)
             cand_groups = eng.materialize(_aligned(_group(eng, cand, log, rules, bits=False), cols), "cand_groups")
     cand_pos = None if cand is None else cand.select(POS)
 
@@ -560,6 +563,7 @@ def clean(
             rep = narrow.group_by([S.ORDER_ID, "_h"]).aggregate(_k=narrow.count())
             dup_cand = narrow.semi_join(rep.filter(rep["_k"] > 1), [S.ORDER_ID, "_h"]).select(POS)
             dup_cand = eng.materialize(dup_cand, "dup_candidates")
+            eng.drop(narrow, flagged)
         with stages("exact duplicates: compare the candidates on every column"):
             # 2. only the candidates' lines are compared on every column
             sub = main_lines(base.semi_join(dup_cand, POS))
@@ -573,6 +577,7 @@ def clean(
         groups = groups.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(
             first_ts=groups["first_ts"].min(), last_ts=groups["last_ts"].max(), **agg)
         groups = eng.materialize(_aligned(groups.filter(groups["n"] > 0), cols), "groups_final")
+        eng.drop(main_groups, cand_groups if cand is not None else None)
     cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages)
     with stages("cleaning report"):
         cl.report = _report(cl)
@@ -626,7 +631,9 @@ def _netting(eng: Engine, cand: ir.Table, rules: C.CleaningRules, stages: Stages
             parts.append(_net_multi(eng, multi))
     out = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
     with stages("returns: keep the netting"):
-        return eng.materialize(out, "netting")
+        kept = eng.materialize(out, "netting")
+        eng.drop(n_ret)
+        return kept
 
 
 def _report(cl: CleanLog) -> C.CleaningReport:
