@@ -118,8 +118,8 @@ def main() -> int:
         return 0
     print(f"engines benchmark (2 threads; load average now {os.getloadavg()[0]:.2f})")
     if not args.skip_cj:
-        from retention_utils.data.datasets import load_dataset
         from retention_utils import schema as S
+        from retention_utils.data.datasets import load_dataset
 
         tmp = Path(tempfile.mkdtemp(prefix="bench-engines-"))
         tx = load_dataset("complete_journey").transactions

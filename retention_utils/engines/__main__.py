@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "check":
         reason = E.spark_unavailable_reason()
-        print(f"duckdb: available; spark: {'available (Java %s)' % E.java_version() if reason is None else reason}")
+        spark = f"available (Java {E.java_version()})" if reason is None else reason
+        print(f"duckdb: available; spark: {spark}")
         return 0
     kwargs: dict = {"threads": args.threads, "memory_limit": args.memory_limit}
     if args.engine == "spark":

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
+from ..data.cleaning import MICRO
 from ..tables import cohorts as CH
 from ..tables.summary import BTYD_COLUMNS, SEGMENTATION_COLUMNS, CalibrationHoldout
-from ..data.cleaning import MICRO
 from .clean import DAY, CleanLog
 
 __all__ = [
