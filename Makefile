@@ -8,13 +8,17 @@ STAMP    := $(VENV)/.installed
 DATASET  ?= complete_journey
 NOTEBOOKS ?=
 PYTEST_ARGS ?=
+N        ?= 100000000
+SEED     ?= 42
+BIGDATA  ?= data/big
+ENGINE   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup reports test test-fast test-portable lab notebooks lint benchmark lock clean
+.PHONY: help setup reports test test-fast test-portable lab notebooks lint benchmark lock clean bigdata tables
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
-	@echo "  variables: DATASET=$(DATASET) (configs/*.yaml), NOTEBOOKS='01 04' (subset), PY=$(PY)"
+	@echo "  variables: DATASET=$(DATASET) (configs/*.yaml), NOTEBOOKS='01 04' (subset), PY=$(PY), N=$(N) (bigdata), ENGINE=duckdb|spark"
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, {sys.executable} is {sys.version.split()[0]}: make PY=python3.11"'
@@ -60,6 +64,13 @@ lock: ## add new pyproject.toml dependencies to requirements.lock without moving
 	  echo "setuptools==80.9.0"; \
 	  .lockvenv/bin/python -m pip freeze --exclude-editable | grep -v '^retention-utils'; } > requirements.lock
 	rm -rf .lockvenv
+
+bigdata: $(STAMP) ## write the seeded synthetic log of N lines (default 100 M, ~0.9 GB) to data/big/ (FORCE=1 replaces it)
+	$(BIN)/python -m retention_utils.data.synthetic --lines $(N) --seed $(SEED) --out $(BIGDATA) $(if $(FORCE),--overwrite)
+
+tables: $(STAMP) ## transaction-level tables of DATASET on ENGINE (duckdb|spark|pandas) to reports/DATASET/tables/
+	$(BIN)/python -m retention_utils.engines run --dataset $(DATASET) $(if $(ENGINE),--engine $(ENGINE)) \
+		--output-dir reports/$(DATASET)/tables
 
 clean: ## remove generated reports (keeps .venv)
 	find reports -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +

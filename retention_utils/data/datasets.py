@@ -345,6 +345,8 @@ _SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}
 
 def _read_table(path: Path, **read_kwargs: Any) -> pd.DataFrame:
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+    if path.is_dir():  # a folder of parquet parts (e.g. make bigdata), read in sorted path order
+        suffix = ".parquet"
     if suffix in {".parquet", ".pq"}:
         try:
             return pd.read_parquet(path)
@@ -563,7 +565,8 @@ def load_transactions_file(
 
     Steps, in this order (each is an option of a dataset config's ``source:`` block, same name):
 
-    1. read ``path`` (``.csv``, ``.csv.gz``, ``.tsv`` or ``.parquet``; CSV columns as text, with
+    1. read ``path`` (``.csv``, ``.csv.gz``, ``.tsv`` or ``.parquet``, or a folder of ``.parquet`` parts read in
+       sorted path order; CSV columns as text, with
        ``sep``/``encoding`` from ``read_kwargs``);
     2. ``join``: a list of ``{path, key, right_key?, columns?, sep?, encoding?}``: each table is joined
        onto the lines by its key (``key`` in the lines, ``right_key`` in the table, default the same
@@ -606,8 +609,8 @@ def load_transactions_file(
     ValueError : malformed options (unknown keys, both ``revenue`` and ``unit_price``, ...).
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"transaction file {str(p)!r} does not exist")
+    if not (p.is_file() or (p.is_dir() and any(p.rglob("*.parquet")))):
+        raise FileNotFoundError(f"transaction file {str(p)!r} does not exist (a file, or a folder of .parquet parts)")
     decimal = read_kwargs.pop("decimal", None)
     thousands = read_kwargs.pop("thousands", None)
     base = read_kwargs.pop("_base", None)

@@ -121,7 +121,6 @@ def cohort_retention(
     first = tx.groupby(S.CUSTOMER_ID)[S.ORDER_TS].min()
     cohort_of = _to_period(first, period)
     sizes = pd.Series(1, index=cohort_of).groupby(level=0).sum().sort_index()
-    sizes.index.name = "cohort"
 
     in_win = (ts >= lo) & (ts < hi + pd.Timedelta(days=1))
     w = tx.loc[in_win, [S.CUSTOMER_ID, S.ORDER_TS]]
@@ -131,8 +130,25 @@ def cohort_retention(
     offset = _period_offset(act_period, coh)
     pairs = pd.DataFrame({"cohort": coh, "p": offset, "c": w[S.CUSTOMER_ID].to_numpy()}).drop_duplicates()
     counts = pairs.groupby(["cohort", "p"]).size()
+    return cohort_table_from_counts(sizes, counts, period, lo, hi, partial)
 
-    last_p = _period_offset(pd.PeriodIndex([hi], freq=cohort_of.freq), pd.PeriodIndex([sizes.index.min()]))[0]
+
+def cohort_table_from_counts(
+    sizes: pd.Series, counts: pd.Series, period: str, lo: pd.Timestamp, hi: pd.Timestamp, partial: str = "drop"
+) -> CohortTable:
+    """Assemble a :class:`CohortTable` from counts (what :func:`cohort_retention` does after counting;
+    the engines of :mod:`retention_utils.engines` count on DuckDB or Spark and finish here).
+
+    Parameters
+    ----------
+    sizes : customers acquired per cohort, indexed by ``pandas.Period`` of ``period`` (int).
+    counts : active customers, indexed by (cohort ``Period``, periods since acquisition ``int``).
+    lo, hi : the observed window's first and last day (``hi`` already clamped to the data's last day).
+    """
+    sizes = sizes.sort_index()
+    sizes.index.name = "cohort"
+    cohort_freq = sizes.index.freq
+    last_p = _period_offset(pd.PeriodIndex([hi], freq=cohort_freq), pd.PeriodIndex([sizes.index.min()]))[0]
     cols = list(range(int(last_p) + 1))
     active = pd.DataFrame(0.0, index=sizes.index, columns=cols)
     for (c, p), v in counts.items():

@@ -1,0 +1,379 @@
+"""Connections to the engines (DuckDB, Spark) and reading a transaction log into them.
+
+Everything downstream (:mod:`.clean`, :mod:`.tables`) is written once as Ibis expressions
+(https://ibis-project.org); this module holds the few things that differ between backends:
+
+* how a connection is made (:func:`connect`): DuckDB in-process with a thread count, a memory limit
+  and a spill folder; Spark as a local ``SparkSession`` (``local[2]``), a session you built for a
+  cluster, or a ``master`` URL (``spark://host:7077``, ``yarn``, ``k8s://...``);
+* how a parquet log is read with each line's *input position* (file number, row within the file),
+  which the cleaning rules use to break ties exactly as the pandas path does (input order);
+* three scalar functions whose names differ: round half to even (``round_even`` / ``bround``, the
+  rule of ``numpy.round``), a 64-bit row hash for the duplicate pre-filter (``hash`` / ``xxhash64``)
+  and the population count of a 64-bit word (``bit_count`` on both).
+
+Spark needs Java 17 or newer (:func:`java_version` reads it); the error says so when it is missing.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pandas as pd
+
+from .. import schema as S
+
+ENGINES = ("duckdb", "spark")
+POS = "_pos"  # input position: file number << 40 | row number within the file
+_FILE_SHIFT = 40
+MIN_JAVA = 17
+
+
+class EngineError(RuntimeError):
+    """An engine cannot be started or cannot read the source (the message says what to install or set)."""
+
+
+# --- backend-specific scalar functions ----------------------------------------------------------
+
+
+@ibis.udf.scalar.builtin(name="round_even")
+def _duck_round_even(x, digits) -> dt.float64:  # pragma: no cover - a DuckDB builtin
+    ...
+
+
+@ibis.udf.scalar.builtin(name="bround")
+def _spark_bround(x, digits) -> dt.float64:  # pragma: no cover - a Spark builtin
+    ...
+
+
+@ibis.udf.scalar.builtin(name="hash")
+def _duck_hash4(a, b, c, d) -> dt.uint64:  # pragma: no cover - a DuckDB builtin
+    ...
+
+
+@ibis.udf.scalar.builtin(name="xxhash64")
+def _spark_hash4(a, b, c, d) -> dt.int64:  # pragma: no cover - a Spark builtin
+    ...
+
+
+@ibis.udf.scalar.builtin(name="bit_count")
+def _bit_count(x) -> dt.int64:  # pragma: no cover - builtin on both backends
+    ...
+
+
+@ibis.udf.agg.builtin(name="bit_or")
+def bit_or(x) -> dt.int64:  # pragma: no cover - builtin aggregate on both backends
+    ...
+
+
+# --- Java (Spark) -------------------------------------------------------------------------------
+
+
+def java_version() -> int | None:
+    """Major version of the ``java`` on ``PATH`` (or under ``$JAVA_HOME``), ``None`` when there is none."""
+    java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
+    if not java or not os.path.exists(java):
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 and m.group(2) else major  # "1.8" is Java 8
+
+
+def spark_unavailable_reason() -> str | None:
+    """Why Spark cannot run here (``None`` when it can): pyspark not installed, or no Java >= 17."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install -r requirements.lock)"
+    v = java_version()
+    if v is None:
+        return f"Spark needs Java {MIN_JAVA}+ and no java was found (apt-get install openjdk-17-jre-headless, or set JAVA_HOME)"
+    if v < MIN_JAVA:
+        return f"Spark needs Java {MIN_JAVA}+, found Java {v} (install openjdk-17-jre-headless or set JAVA_HOME)"
+    return None
+
+
+# --- the engine ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Engine:
+    """An Ibis connection plus what differs between backends. Build it with :func:`connect`.
+
+    Attributes
+    ----------
+    name : ``"duckdb"`` or ``"spark"``.
+    con : the Ibis backend.
+    spark : the ``SparkSession`` (Spark only).
+    """
+
+    name: str
+    con: Any
+    spark: Any = None
+    _own_session: bool = False
+    _tmp: list[str] = field(default_factory=list)
+    _persisted: list[Any] = field(default_factory=list)
+
+    # scalar functions ----------------------------------------------------------------------
+    def round_even(self, x: ir.FloatingValue) -> ir.FloatingValue:
+        """Round half to even to an integer (``numpy.round``'s rule), as float."""
+        return _duck_round_even(x, 0) if self.name == "duckdb" else _spark_bround(x, 0)
+
+    def row_hash(self, a: ir.Value, b: ir.Value, c: ir.Value, d: ir.Value) -> ir.IntegerValue:
+        """A 64-bit hash of four columns (for pre-filters only: equal rows hash equal)."""
+        if self.name == "duckdb":
+            return (_duck_hash4(a, b, c, d) >> 1).cast("int64")  # UBIGINT -> non-negative BIGINT
+        return _spark_hash4(a, b, c, d)
+
+    def bit_count(self, x: ir.IntegerValue) -> ir.IntegerValue:
+        return _bit_count(x)
+
+    # tables --------------------------------------------------------------------------------
+    def read_parquet(self, path: str | os.PathLike) -> ir.Table:
+        """A parquet file, a folder of parquet files (read recursively) or a glob, with the input
+        position column ``_pos`` (files in sorted path order, the order pandas/pyarrow read them).
+
+        Raises ``FileNotFoundError`` when nothing matches.
+        """
+        files = parquet_files(path)
+        if self.name == "duckdb":
+            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            sql = (f"SELECT *, (file_index::BIGINT << {_FILE_SHIFT}) | file_row_number AS {POS} "
+                   f"FROM read_parquet([{listing}], hive_partitioning = false)")
+            name = f"src_{uuid.uuid4().hex[:10]}"
+            self.con.raw_sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+            return self.con.table(name)
+        from pyspark.sql import functions as F
+
+        df = self.spark.read.option("recursiveFileLookup", "false").parquet(*files)
+        # Spark spells one file "file:///x" in inputFiles() and "file:/x" in _metadata: compare paths
+        # without scheme and authority, in the sorted order of the files we listed
+        uris = sorted(_uri_path(u) for u in df.inputFiles())
+        if uris != sorted(_uri_path(f) for f in files):  # pragma: no cover - Spark listed other files
+            raise EngineError(f"Spark read {len(uris)} files, expected {len(files)} ({files[:3]} ...)")
+        path = F.regexp_replace(F.col("_metadata.file_path"), _URI_PREFIX, "")
+        index = F.array_position(F.array(*[F.lit(u) for u in uris]), path) - 1
+        df = df.select("*", ((index.cast("long") * (1 << _FILE_SHIFT)) + F.col("_metadata.row_index")).alias(POS))
+        return self._register_spark(df)
+
+    def from_pandas(self, df: pd.DataFrame) -> ir.Table:
+        """An in-memory table (tests, small data) with ``_pos`` = row position."""
+        df = df.reset_index(drop=True).assign(**{POS: range(len(df))})
+        if self.name == "duckdb":
+            return self.con.create_table(f"mem_{uuid.uuid4().hex[:10]}", ibis.memtable(df), temp=True)
+        return self._register_spark(self.spark.createDataFrame(_spark_ready(df)))
+
+    def _register_spark(self, df: Any) -> ir.Table:
+        name = f"src_{uuid.uuid4().hex[:10]}"
+        df.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def materialize(self, expr: ir.Table, name: str = "t") -> ir.Table:
+        """Compute ``expr`` once and keep it (DuckDB: a temporary table that may spill; Spark: a
+        local checkpoint), so that the tables built from it do not recompute it."""
+        if self.name == "duckdb":
+            return self.con.create_table(f"{name}_{uuid.uuid4().hex[:10]}", expr, temp=True)
+        df = self.con._session.sql(self.con.compile(expr))
+        # computed now and cut from its lineage (memory and disk of the executors): later queries
+        # read it as a leaf, so their plans stay small however many steps built it
+        df = df.localCheckpoint(eager=True)
+        self._persisted.append(df)
+        return self._register_spark(df)
+
+    def drop(self, *tables: ir.Table | None) -> None:
+        """Free intermediate tables made by :meth:`materialize` (memory for the next steps)."""
+        for t in tables:
+            if t is None:
+                continue
+            name = t.get_name()
+            if self.name == "duckdb":
+                self.con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+            else:
+                self.spark.catalog.dropTempView(name)
+
+    def clear(self) -> None:
+        """Drop what :meth:`materialize` kept (Spark: unpersist; DuckDB keeps temporary tables until
+        :meth:`close`). Call it between independent jobs on one long-lived Spark session."""
+        for df in self._persisted:
+            df.unpersist()
+        self._persisted.clear()
+
+    def to_pandas(self, expr: ir.Expr) -> Any:
+        return expr.to_pandas() if isinstance(expr, ir.Table) else expr.execute()
+
+    def close(self) -> None:
+        """Release the connection (and stop the SparkSession this engine started)."""
+        if self.name == "spark":
+            self.clear()
+            if self._own_session and self.spark is not None:
+                self.spark.stop()
+        elif self.name == "duckdb":
+            self.con.disconnect()
+        for d in self._tmp:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _spark_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """pandas -> Spark: nanosecond timestamps become microseconds (Spark's unit)."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            out[c] = out[c].astype("datetime64[us]")
+    return out
+
+
+_URI_PREFIX = r"^[A-Za-z][A-Za-z0-9+.-]*:(//[^/]*)?"
+
+
+def _uri_path(uri: str) -> str:
+    """``file:///a/b``, ``file:/a/b``, ``hdfs://nn:8020/a/b`` and ``/a/b`` all give ``/a/b``."""
+    return re.sub(_URI_PREFIX, "", uri)
+
+
+def parquet_files(path: str | os.PathLike) -> list[str]:
+    """Sorted absolute paths of the parquet files a source names (file, folder, or glob)."""
+    p = str(path)
+    if os.path.isdir(p):
+        files = [str(q) for q in Path(p).rglob("*.parquet")] + [str(q) for q in Path(p).rglob("*.pq")]
+    elif any(ch in p for ch in "*?["):
+        files = glob.glob(p, recursive=True)
+    else:
+        files = [p] if os.path.isfile(p) else []
+    if not files:
+        raise FileNotFoundError(f"no parquet file found at {p!r} (a .parquet file, a folder of them, or a glob)")
+    return sorted(os.path.abspath(f) for f in files)
+
+
+def connect(
+    engine: str = "duckdb",
+    *,
+    threads: int | None = 2,
+    memory_limit: str | None = "3GB",
+    temp_directory: str | os.PathLike | None = None,
+    master: str | None = None,
+    session: Any = None,
+    spark_conf: dict[str, str] | None = None,
+) -> Engine:
+    """Start an engine.
+
+    Parameters
+    ----------
+    engine : ``"duckdb"`` (embedded; out-of-core on parquet) or ``"spark"``.
+    threads : DuckDB worker threads (default 2); for Spark ``local[threads]`` when ``master`` is not given.
+    memory_limit : DuckDB's memory limit (``"3GB"``); beyond it DuckDB spills to ``temp_directory``.
+        For a local Spark it is the driver memory.
+    temp_directory : DuckDB's spill folder (default: a fresh folder under the system temp dir).
+    master : Spark master URL (``"local[2]"``, ``"spark://host:7077"``, ``"yarn"``, ...).
+    session : an existing ``SparkSession`` to use as it is (e.g. one ``spark-submit`` made); the engine
+        then never stops it.
+    spark_conf : extra Spark settings for a session this function builds.
+
+    Returns
+    -------
+    :class:`Engine` (a context manager: ``with connect("duckdb") as eng: ...``).
+
+    Raises
+    ------
+    ValueError : unknown ``engine``.
+    EngineError : Spark asked for where pyspark or Java 17+ is missing (the message says which).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES} (or 'pandas' where a function takes it), not {engine!r}")
+    if engine == "duckdb":
+        tmp = str(temp_directory) if temp_directory else tempfile.mkdtemp(prefix="retention-duckdb-")
+        cfg: dict[str, Any] = {"temp_directory": tmp, "preserve_insertion_order": False}
+        if threads:
+            cfg["threads"] = int(threads)
+        if memory_limit:
+            cfg["memory_limit"] = memory_limit
+        con = ibis.duckdb.connect(**cfg)
+        return Engine("duckdb", con, _tmp=[] if temp_directory else [tmp])
+    if session is None:
+        reason = spark_unavailable_reason()
+        if reason:
+            raise EngineError(reason)
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.appName("retention_utils").master(master or f"local[{int(threads or 2)}]")
+        conf = {
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.timestampType": "TIMESTAMP_NTZ",
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.shuffle.partitions": str(max(2, 2 * int(threads or 2))),
+            "spark.sql.ansi.enabled": "false",
+        }
+        if (master or "local").startswith("local") and memory_limit:
+            conf["spark.driver.memory"] = memory_limit.lower().replace("gb", "g").replace("mb", "m")
+        conf.update(spark_conf or {})
+        for k, v in conf.items():
+            builder = builder.config(k, v)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        own = True
+    else:
+        own = False
+    con = ibis.pyspark.connect(session)
+    return Engine("spark", con, spark=session, _own_session=own)
+
+
+def canonical_lines(table: ir.Table) -> ir.Table:
+    """Checks and puts a raw log in the canonical layout of :mod:`retention_utils.schema`:
+    string ids trimmed with empty strings as null (as :func:`retention_utils.schema.as_id`), integer
+    ids kept as integers (turned into ``str`` only in the customer-level outputs), amounts as float64.
+
+    Raises :class:`retention_utils.schema.SchemaError` for a missing column or a column type that
+    cannot be canonical (e.g. ``order_ts`` stored as text: convert it when writing the parquet).
+    """
+    missing = [c for c in S.REQUIRED_TRANSACTION_COLUMNS if c not in table.columns]
+    if missing:
+        raise S.SchemaError(
+            f"transactions: missing required column(s) {missing}; present: {[c for c in table.columns if c != POS]}. "
+            "Map your column names to the canonical ones (see retention_utils.schema)."
+        )
+    schema = table.schema()
+    fix: dict[str, ir.Value] = {}
+    for col in S.ID_COLUMNS:
+        if col not in schema:
+            continue
+        dt = schema[col]
+        if dt.is_string():
+            fix[col] = table[col].strip().nullif("")
+        elif not dt.is_integer():
+            raise S.SchemaError(f"column {col!r}: ids must be text or integers in an engine source, found {dt}")
+    if not schema[S.ORDER_TS].is_timestamp():
+        raise S.SchemaError(
+            f"column {S.ORDER_TS!r}: an engine source needs a timestamp column, found {schema[S.ORDER_TS]}; "
+            "parse it when writing the parquet (pandas: pd.to_datetime, then to_parquet)"
+        )
+    for col in S.FLOAT_COLUMNS:
+        if col in schema and not schema[col].is_floating():
+            if not schema[col].is_numeric():
+                raise S.SchemaError(f"column {col!r}: amounts must be numbers, found {schema[col]}")
+            fix[col] = table[col].cast("float64")
+    return table.mutate(**fix) if fix else table

@@ -1,0 +1,729 @@
+"""Validation and cleaning of a transaction log on an engine, with the reconciled report.
+
+The rules, their order and the report are those of :func:`retention_utils.data.cleaning.clean_transactions`
+(read its module docstring first); this module computes the same result without holding the lines in
+memory. How each rule is evaluated at scale:
+
+* ``null_customer_id``, ``outside_window``, ``non_merchandise`` (a join with the small products
+  table), ``quantity_outlier``, ``non_positive``: row-wise expressions.
+* ``exact_duplicate``: identical rows share order, day and a row hash, so the main pass keeps, per
+  (order, day), two 62-bit "bucket" bitsets of the row hashes; a group whose bitsets have fewer bits set
+  than it has rows *may* hold a duplicate (and every group that holds one is caught). In the flagged
+  orders, lines sharing (order, row hash) are the candidates (a narrow hash aggregation), and only
+  those few lines are compared on every source column (null-safe; the first in input order is kept,
+  as ``DataFrame.duplicated``). A duplicate has its first copy's reason, so the groups are corrected
+  by moving it to ``exact_duplicate``. No 100-million-key hash table.
+* Returns: the (customer, product) pairs with a return are few. Their alive lines are gathered; pairs
+  with exactly one return are netted by a window query that follows the pandas algorithm step by step
+  (full cancellation of the latest identical sale, else a reduction of the latest sale with at least
+  the returned quantity and amount, else unmatched); pairs with several returns, whose outcome
+  depends on the order the returns consume the sales, are pulled to pandas and netted by the very
+  function the pandas path uses (``cleaning._net_returns``), lines ordered by input position.
+* The report comes from one aggregation of the lines into (order, day, reason, customer) groups,
+  kept by the engine (DuckDB temporary table / persisted Spark DataFrame); the customer-level tables
+  of :mod:`.tables` start from the same groups.
+
+Revenue is booked in integer micro-units with round-half-to-even (``numpy.round``), so the report's
+rows and revenue units equal the pandas report exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from .. import schema as S
+from ..data import cleaning as C
+from .backend import POS, Engine, bit_or, canonical_lines
+
+log = logging.getLogger("retention_utils.engines")
+
+DAY = "_day"
+REASON = "reason"
+_TOL = C._QTY_TOL
+_KEPT_RANK = len(C.REASONS)
+_HASH_MASK = (1 << 62) - 1
+#: also count distinct input positions in validation (a full distinct: tests only; the minimum is always checked)
+_CHECK_POSITIONS = False
+
+
+class Stages:
+    """A stage log: ``with stages("netting returns"): ...`` logs the start and the seconds taken
+    (logger ``retention_utils.engines``; printed to stderr when ``verbose``) and keeps the timings."""
+
+    def __init__(self, verbose: bool = False):
+        self.verbose = verbose
+        self.seconds: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        log.info("%s ...", name)
+        if self.verbose:
+            import sys
+
+            print(f"[engine] {name} ...", file=sys.stderr, flush=True)
+        yield
+        dt = time.perf_counter() - t0
+        self.seconds[name] = self.seconds.get(name, 0.0) + dt
+        log.info("%s: %.1f s", name, dt)
+        if self.verbose:
+            import sys
+
+            print(f"[engine] {name}: {dt:.1f} s", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the log on an engine
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TransactionLog:
+    """A raw transaction log on an engine (nothing computed yet).
+
+    Attributes
+    ----------
+    engine : the :class:`~retention_utils.engines.backend.Engine`.
+    lines : Ibis table in the canonical layout (ids text or integers), plus ``_pos`` (input position).
+    products : Ibis table ``product_id`` (+ ``department`` ...) or ``None``.
+    columns : the source's own columns (all of them count for exact duplicates).
+    """
+
+    engine: Engine
+    lines: ir.Table
+    products: ir.Table | None = None
+    columns: tuple[str, ...] = ()
+
+
+def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLog:
+    """Put a log on ``engine``.
+
+    ``source``: a parquet file, folder or glob, or a pandas DataFrame in the canonical layout (tests
+    and small data). ``products``: the same kinds, or ``None``. Product ids are made the type of the
+    log's product ids (text or integer) so the two join.
+
+    Raises ``SchemaError`` for missing canonical columns or a non-canonical column type,
+    ``FileNotFoundError`` when a path matches no parquet file.
+    """
+    lines = engine.from_pandas(source) if isinstance(source, pd.DataFrame) else engine.read_parquet(source)
+    lines = canonical_lines(lines)
+    prod = None
+    if products is not None:
+        prod = engine.from_pandas(products) if isinstance(products, pd.DataFrame) else engine.read_parquet(products)
+        if S.PRODUCT_ID not in prod.columns:
+            raise S.SchemaError(f"products: missing column {S.PRODUCT_ID!r}; present: {prod.columns}")
+        want = lines.schema()[S.PRODUCT_ID]
+        pid = prod[S.PRODUCT_ID]
+        if prod.schema()[S.PRODUCT_ID].is_string():
+            pid = pid.strip().nullif("")
+        prod = prod.mutate(**{S.PRODUCT_ID: pid.cast(want)}).drop(POS)
+    return TransactionLog(engine, lines, prod, tuple(c for c in lines.columns if c != POS))
+
+
+# --------------------------------------------------------------------------------------------
+# cleaning
+# --------------------------------------------------------------------------------------------
+
+
+def _window(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    lo = None if start is None else S.to_day(start, "start")
+    hi = None if end is None else S.to_day(end, "end")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"observation window: start {lo.date()} is after end {hi.date()}")
+    return lo, hi
+
+
+def _base(log: TransactionLog, window: tuple[pd.Timestamp | None, pd.Timestamp | None]) -> ir.Table:
+    """Row-wise flags: revenue micro-units, null customer, outside the window, negative, day."""
+    t = log.lines
+    eng = log.engine
+    ts = t[S.ORDER_TS]
+    lo, hi = window
+    outside = ibis.literal(False)
+    if lo is not None:
+        outside = outside | (ts < ibis.timestamp(lo.to_pydatetime()))
+    if hi is not None:
+        outside = outside | (ts >= ibis.timestamp((hi + S.DAY).to_pydatetime()))
+    return t.mutate(
+        _units=eng.round_even(t[S.REVENUE] * C.MICRO).cast("int64"),
+        _null=t[S.CUSTOMER_ID].isnull(),
+        _out=outside,
+        _neg=(t[S.QUANTITY] < 0) | (t[S.REVENUE] < 0),
+        **{DAY: ts.date()},
+    )
+
+
+def _dup_marked(t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    """``_dup``: True for a line identical in every source column to a line earlier in input order."""
+    w = ibis.window(group_by=[t[c] for c in columns], order_by=t[POS])
+    return t.mutate(_dup=ibis.row_number().over(w) > 0)
+
+
+def _exact_duplicate_positions(eng: Engine, t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    """``_pos`` of the lines of ``t`` identical in every source column to an earlier line (hash
+    aggregation over all columns, then a null-safe join back; the first copy is the lowest ``_pos``)."""
+    rep = t.group_by(list(columns)).aggregate(_k=t.count(), _first=t[POS].min())
+    rep = rep.filter(rep["_k"] > 1)
+    rep = rep.select(*[rep[c].name(f"{c}__r") for c in columns], "_first")
+    j = t.join(rep, [t[c].identical_to(rep[f"{c}__r"]) for c in columns])
+    return j.filter(j[POS] != j["_first"]).select(POS)
+
+
+def _exact_duplicates(eng: Engine, sub: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    """The lines of ``sub`` identical in every source column to a line earlier in input order: a hash
+    aggregation over all columns finds the repeated rows (few), a null-safe join brings back their
+    lines, and every line but the first (lowest ``_pos``) is a duplicate."""
+    keep = [*columns, POS, DAY, "_code", "_units", "_known", "_nonpos"]
+    sub = eng.materialize(sub.select(*dict.fromkeys(keep)), "flagged_lines")
+    rep = sub.group_by(list(columns)).aggregate(_k=sub.count(), _first=sub[POS].min())
+    rep = rep.filter(rep["_k"] > 1)
+    rep = rep.select(*[rep[c].name(f"{c}__r") for c in columns], "_first")
+    j = sub.join(rep, [sub[c].identical_to(rep[f"{c}__r"]) for c in columns])
+    j = j.filter(j[POS] != j["_first"])
+    return j.select(S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, S.QUANTITY, S.REVENUE, "_units", S.ORDER_TS, POS,
+                    "_known", "_nonpos")
+
+
+def validate(log: TransactionLog, stages: Stages | None = None) -> dict[str, int]:
+    """The checks of :func:`retention_utils.schema.validate_transactions` that do not need a group-by,
+    as counts: ``rows``, missing ``order_id`` / ``product_id`` / ``order_ts``, missing or infinite
+    ``quantity`` / ``revenue``; ``revenue_abs`` (the sum of absolute revenue).
+
+    Raises :class:`~retention_utils.schema.SchemaError` (with up to 5 example rows) for any of them,
+    ``SchemaError`` for an empty log, ``ValueError`` for revenue totals beyond 9e12.
+    (One customer per order is checked in :func:`clean`'s main pass.)
+    """
+    stages = stages or Stages()
+    t = log.lines
+    bad = {
+        f"column {S.ORDER_ID!r} has missing values": t[S.ORDER_ID].isnull(),
+        f"column {S.PRODUCT_ID!r} has missing values": t[S.PRODUCT_ID].isnull(),
+        f"column {S.ORDER_TS!r}: missing timestamps": t[S.ORDER_TS].isnull(),
+        f"column {S.QUANTITY!r} has missing or infinite values": t[S.QUANTITY].isnull() | t[S.QUANTITY].isinf() | t[S.QUANTITY].isnan(),
+        f"column {S.REVENUE!r} has missing or infinite values": t[S.REVENUE].isnull() | t[S.REVENUE].isinf() | t[S.REVENUE].isnan(),
+    }
+    with stages("validation counts"):
+        aggs = {f"b{i}": cond.cast("int64").sum() for i, cond in enumerate(bad.values())}
+        row = t.aggregate(rows=t.count(), revenue_abs=t[S.REVENUE].abs().sum(), pos_min=t[POS].min(),
+                          pos_n=t[POS].nunique() if _CHECK_POSITIONS else t.count(), **aggs).to_pandas().iloc[0]
+    if int(row["rows"]) and int(row["pos_min"]) < 0:  # pragma: no cover - a reader bug, not a data problem
+        raise RuntimeError("input positions could not be read (a file of the source was not recognised)")
+    if int(row["rows"]) != int(row["pos_n"]):  # pragma: no cover
+        raise RuntimeError("input positions are not unique")
+    row = row.drop(["pos_min", "pos_n"])
+    if int(row["rows"]) == 0:
+        raise S.SchemaError("transactions: the table is empty (0 rows); nothing to analyse.")
+    for i, (msg, cond) in enumerate(bad.items()):
+        k = int(row[f"b{i}"] or 0)
+        if k:
+            ex = t.filter(cond).order_by(POS).limit(S.EXAMPLE_ROWS).drop(POS).to_pandas()
+            raise S.SchemaError(f"transactions: {msg}: {k:,} row(s); first {len(ex)}:\n{ex.to_string()}")
+    if float(row["revenue_abs"] or 0.0) > C._MAX_TOTAL:
+        raise ValueError(f"revenue totals above {C._MAX_TOTAL:.0e} currency units cannot be booked exactly; check the revenue column's unit")
+    return {k: (int(v) if k != "revenue_abs" else float(v)) for k, v in row.items()}
+
+
+_NT_SCHEMA = ibis.schema({POS: "int64", "_net_reason": "string", "_qty2": "float64", "_units2": "int64"})
+
+
+def _net_single(c: ir.Table) -> ir.Table:
+    """Netting of (customer, product) pairs with exactly one alive return, as in ``_net_returns``:
+    the stack of open sales before the return is every earlier (or same-time) sale, untouched."""
+    key = [S.CUSTOMER_ID, S.PRODUCT_ID]
+    r = c.filter(c["_neg"]).select(
+        *key, r_pos=c[POS], r_ts=c[S.ORDER_TS], rq=c[S.QUANTITY].abs(), ru=c["_units"].abs()
+    )
+    s = c.filter(~c["_neg"])
+    s = s.join(r, key).filter(lambda t: t[S.ORDER_TS] <= t["r_ts"])
+    latest = ibis.window(group_by="r_pos", order_by=[ibis.desc(S.ORDER_TS), ibis.desc(POS)])
+    full = s.filter(((s[S.QUANTITY] - s["rq"]).abs() <= _TOL) & (s["_units"] == s["ru"]))
+    full = full.mutate(_rn=ibis.row_number().over(latest)).filter(lambda t: t["_rn"] == 0)
+    full = full.select("r_pos", f_pos=full[POS])
+    part = s.filter((s[S.QUANTITY] >= s["rq"] - _TOL) & (s["_units"] >= s["ru"]))
+    part = part.mutate(_rn=ibis.row_number().over(latest)).filter(lambda t: t["_rn"] == 0)
+    part = part.select("r_pos", p_pos=part[POS], p_qty=part[S.QUANTITY], p_units=part["_units"])
+    d = r.left_join(full, "r_pos").left_join(part, "r_pos")
+    d = d.select("r_pos", "rq", "ru", "f_pos", "p_pos", "p_qty", "p_units")
+    is_full = d["f_pos"].notnull()
+    is_part = ~is_full & d["p_pos"].notnull()
+    new_units = d["p_units"] - d["ru"]
+    new_qty = ((d["p_qty"] - d["rq"]).abs() > _TOL).ifelse(d["p_qty"] - d["rq"], d["p_qty"])
+    gone = (new_units == 0) & ((new_qty - d["rq"]).abs() <= _TOL)
+    null_s, null_f, null_i = ibis.null("string"), ibis.null("float64"), ibis.null("int64")
+    returns = d.select(**{
+        POS: d["r_pos"],
+        "_net_reason": ibis.cases((is_full, "cancellation"), (is_part, "return_netted"), else_="unmatched_return"),
+        "_qty2": null_f,
+        "_units2": is_part.ifelse(ibis.literal(0, "int64"), null_i),
+    })
+    fulls = d.filter(is_full).select(**{POS: d["f_pos"], "_net_reason": ibis.literal("cancelled_sale"),
+                                        "_qty2": null_f, "_units2": null_i})
+    dp = d.filter(is_part)
+    parts = dp.select(**{
+        POS: dp["p_pos"],
+        "_net_reason": gone.ifelse(ibis.literal("cancelled_sale"), null_s),
+        "_qty2": new_qty,
+        "_units2": new_units,
+    })
+    return returns.union(fulls).union(parts)
+
+
+def _net_multi(eng: Engine, rows: pd.DataFrame) -> ir.Table:
+    """Netting of the pairs with several returns by the pandas path's own function."""
+    rows = rows.sort_values(POS, kind="stable").reset_index(drop=True)
+    units_in = rows["_units"].to_numpy(dtype=np.int64)
+    masks, qty, units = C._net_returns(rows, np.ones(len(rows), bool), units_in)
+    reason = np.full(len(rows), None, dtype=object)
+    for name in ("cancellation", "cancelled_sale", "return_netted", "unmatched_return"):
+        reason[masks[name] & (reason == None)] = name  # noqa: E711 - object array
+    q_in = rows[S.QUANTITY].to_numpy(dtype=np.float64)
+    q_changed = qty != q_in
+    u_changed = units != units_in
+    touched = (reason != None) | q_changed | u_changed  # noqa: E711
+    out = pd.DataFrame({
+        POS: rows.loc[touched, POS].to_numpy(dtype=np.int64),
+        "_net_reason": pd.array(reason[touched], dtype=object),
+        "_qty2": np.where(q_changed, qty, np.nan)[touched],
+        "_units2": pd.array(np.where(u_changed, units, 0)[touched], dtype="Int64"),
+    })
+    out.loc[~u_changed[touched], "_units2"] = pd.NA
+    if eng.name == "duckdb":
+        return eng.con.create_table(f"netmulti_{id(out)}", ibis.memtable(out, schema=_NT_SCHEMA), temp=True)
+    records = [
+        (int(p), r, None if pd.isna(q) else float(q), None if pd.isna(u) else int(u))
+        for p, r, q, u in zip(out[POS], out["_net_reason"], out["_qty2"], out["_units2"], strict=True)
+    ]
+    df = eng.spark.createDataFrame(records, schema=f"{POS} long, _net_reason string, _qty2 double, _units2 long")
+    return eng._register_spark(df)
+
+
+
+# --------------------------------------------------------------------------------------------
+# reasons and groups
+# --------------------------------------------------------------------------------------------
+
+#: reason codes: the rule order of the pandas path; ``KEPT`` for a kept line
+CODE: dict[str, int] = {name: i for i, name in enumerate(C.REASONS)}
+KEPT = len(C.REASONS)
+_AFTER_NETTING = [CODE["non_merchandise"], CODE["quantity_outlier"], CODE["non_positive"], KEPT]
+
+
+def _product_flags(log: TransactionLog, t: ir.Table, rules: C.CleaningRules) -> tuple[ir.Table, Any]:
+    """Join the products table: ``_known`` (product listed) and the non-merchandise condition."""
+    prod = log.products
+    if prod is None:
+        return t.mutate(_known=ibis.literal(True)), ibis.literal(False)
+    has_dept = S.DEPARTMENT in prod.columns
+    p = prod.select(S.PRODUCT_ID, _dept=prod[S.DEPARTMENT] if has_dept else ibis.null("string"))
+    # one row per product (a loaded products table has unique ids; for a raw one, the smallest name)
+    p = p.group_by(S.PRODUCT_ID).aggregate(_dept=p["_dept"].min()).mutate(_known=ibis.literal(True))
+    t = t.left_join(p, S.PRODUCT_ID).drop(f"{S.PRODUCT_ID}_right")
+    t = t.mutate(_known=t["_known"].fill_null(False))
+    if not rules.exclude_departments:
+        return t, ibis.literal(False)
+    return t, t["_dept"].isin(list(rules.exclude_departments)).fill_null(False)
+
+
+def _code(t: ir.Table, rules: C.CleaningRules, excluded: Any, net: bool) -> ir.Table:
+    """``_code``: the reason code of each line (rule order); ``_nonpos``. Expects ``_null``, ``_dup``,
+    ``_out``, ``_qty2``, ``_units2`` and, with ``net``, ``_net_reason``."""
+    branches: list[tuple[Any, Any]] = [(t["_null"], CODE["null_customer_id"])]
+    if rules.drop_exact_duplicates:
+        branches.append((t["_dup"], CODE["exact_duplicate"]))
+    branches.append((t["_out"], CODE["outside_window"]))
+    if net:
+        for name in ("cancellation", "cancelled_sale", "return_netted", "unmatched_return"):
+            branches.append((t["_net_reason"] == name, CODE[name]))
+    if rules.exclude_departments:
+        branches.append((excluded, CODE["non_merchandise"]))
+    if rules.max_quantity is not None:
+        branches.append((t["_qty2"] > float(rules.max_quantity), CODE["quantity_outlier"]))
+    non_pos = (t["_qty2"] <= 0) | (t["_units2"] <= 0)
+    if rules.drop_non_positive:
+        branches.append((non_pos, CODE["non_positive"]))
+    return t.mutate(_code=ibis.cases(*branches, else_=KEPT).cast("int8"), _nonpos=non_pos)
+
+
+def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules, bits: bool) -> ir.Table:
+    """Lines (with ``_code``) into (order, day, reason code, customer) groups (see :class:`CleanLog`)."""
+    if bits:
+        # the hash once per line (a column), then two 62-bit buckets; "_one" is a 64-bit 1 (a literal 1
+        # is a 32-bit int in Spark's SHIFTLEFT)
+        t = t.mutate(_h=eng.row_hash(t[S.ORDER_TS], t[S.PRODUCT_ID], t[S.QUANTITY], t[S.REVENUE]) & _HASH_MASK)
+        t = t.mutate(_one=t["_h"] * 0 + 1)
+    kept = t["_code"] == KEPT
+    aggs: dict[str, Any] = {
+        "n": t.count(),
+        "units": t["_units2"].sum(),
+        "first_ts": t[S.ORDER_TS].min(),
+        "last_ts": t[S.ORDER_TS].max(),
+    }
+    if log.products is not None:
+        aggs["unknown"] = (~t["_known"] & t["_code"].isin(_AFTER_NETTING)).cast("int64").sum()
+    if not rules.drop_non_positive:
+        aggs["nonpos_kept"] = (kept & t["_nonpos"]).cast("int64").sum()
+    if not rules.drop_exact_duplicates:
+        aggs["dup_kept"] = (t["_dup"] & ~t["_null"]).cast("int64").sum()
+    if bits:
+        aggs["b1"] = bit_or(t["_one"] << (t["_h"] % 62))
+        aggs["b2"] = bit_or(t["_one"] << ((t["_h"] >> 12) % 62))
+    return t.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(**aggs)
+
+
+_GROUP_COLUMNS = (S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, "n", "units", "first_ts", "last_ts")
+
+
+def _aligned(t: ir.Table, cols: list[str]) -> ir.Table:
+    """``t`` with exactly the group columns ``cols``, ``_code`` as int8 (Spark reads a persisted
+    TINYINT back as int32 in some plans; unions need one type)."""
+    return t.select(*[t[c].cast("int8").name(c) if c == "_code" else t[c] for c in cols])
+
+
+def _group_columns(log: TransactionLog, rules: C.CleaningRules) -> list[str]:
+    cols = list(_GROUP_COLUMNS)
+    if log.products is not None:
+        cols.append("unknown")
+    if not rules.drop_non_positive:
+        cols.append("nonpos_kept")
+    if not rules.drop_exact_duplicates:
+        cols.append("dup_kept")
+    return cols
+
+
+# --------------------------------------------------------------------------------------------
+# the cleaned log
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CleanLog:
+    """A cleaned log on an engine: what :mod:`.tables` computes the customer tables from.
+
+    Attributes
+    ----------
+    log : the raw :class:`TransactionLog`; ``rules`` and ``window`` (inclusive days, ``None`` = open).
+    groups : Ibis table, one row per (``order_id``, ``_day`` (date), ``_code``, ``customer_id``) of the
+        input lines (a combination may appear in several rows: sum them; a correction row has ``n = -1``),
+        with ``n`` (lines), ``units`` (revenue in micro-units after netting: exact sums of money),
+        ``first_ts`` / ``last_ts``; ``_code`` is the reason's position in
+        :data:`retention_utils.data.cleaning.REASONS`, :data:`KEPT` for kept lines.
+    report : the :class:`~retention_utils.data.cleaning.CleaningReport` (``row_reason`` is ``None``:
+        per-line reasons are ``lines(kept=False)``).
+    stages : the stage log with its timings.
+    """
+
+    log: TransactionLog
+    rules: C.CleaningRules
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None]
+    groups: ir.Table
+    main: ir.Table  # lines outside the returned (customer, product) pairs, with _code (no duplicates marked)
+    cand: ir.Table | None  # lines of the returned pairs, with exact _code
+    duplicates: ir.Table | None  # _pos of exact duplicates among `main`
+    report: C.CleaningReport | None = None
+    stages: Stages = field(default_factory=Stages)
+
+    @property
+    def engine(self) -> Engine:
+        return self.log.engine
+
+    @property
+    def kept(self) -> ir.Table:
+        """The groups of kept lines."""
+        return self.groups.filter(self.groups["_code"] == KEPT)
+
+    def lines(self, kept: bool = True) -> ir.Table:
+        """The clean lines (lazy: evaluated from the source each time it is used): the source's
+        columns, sales reduced by partial returns carrying their reduced quantity and revenue, ``_pos``
+        and ``_units`` (revenue in micro-units). With ``kept=False`` every input line, with its
+        ``reason`` (``""`` when kept)."""
+        m = self.main
+        if self.duplicates is not None:
+            d = self.duplicates.select(POS, _isdup=ibis.literal(True))
+            m = m.left_join(d, POS).drop(f"{POS}_right")
+            m = _code(m.mutate(_dup=m["_isdup"].fill_null(False)).drop("_isdup"), self.rules,
+                      m["_excluded"], net=False)
+        parts = [m] if self.cand is None else [m, self.cand]
+        cols = [*self.log.columns, POS, "_code", "_qty2", "_units2", "_units"]
+        t = _aligned(parts[0], cols)
+        if len(parts) == 2:
+            t = t.union(_aligned(parts[1], cols))
+        units_changed = t["_units2"] != t["_units"]
+        t = t.mutate(**{
+            S.QUANTITY: t["_qty2"],
+            S.REVENUE: units_changed.ifelse(t["_units2"].cast("float64") / C.MICRO, t[S.REVENUE]),
+        })
+        t = t.mutate(_units=t["_units2"])
+        if kept:
+            return t.filter(t["_code"] == KEPT).select(*self.log.columns, POS, "_units")
+        names = ibis.cases(*[(t["_code"] == i, r) for r, i in CODE.items()], else_="")
+        return t.mutate(reason=names).select(*self.log.columns, POS, "_units", "reason")
+
+
+def clean(
+    log: TransactionLog,
+    rules: C.CleaningRules | dict[str, Any] | None = None,
+    start: S.DateLike | None = None,
+    end: S.DateLike | None = None,
+    stages: Stages | None = None,
+) -> CleanLog:
+    """Clean ``log`` on its engine: the rules and report of
+    :func:`retention_utils.data.cleaning.clean_transactions`, exactly (module docstring).
+
+    Returns a :class:`CleanLog` whose ``report`` reconciles and equals the pandas report (rows,
+    revenue units, orders lost, flags, distinct counts); ``report.row_reason`` is ``None``.
+
+    Raises
+    ------
+    ValueError : ``exclude_departments`` without a products table with a ``department`` column;
+        ``start`` after ``end``; revenue totals beyond 9e12.
+    SchemaError : validation failures (missing ids, timestamps or amounts; an order id used by
+        several customers), with example rows.
+    """
+    if not isinstance(rules, C.CleaningRules):
+        rules = C.CleaningRules.from_config(rules)
+    stages = stages or Stages()
+    window = _window(start, end)
+    if rules.exclude_departments and (log.products is None or S.DEPARTMENT not in log.products.columns):
+        raise ValueError("cleaning rule exclude_departments needs a products table with a 'department' column")
+    eng = log.engine
+    validate(log, stages)
+    base = _base(log, window)
+    key = [S.CUSTOMER_ID, S.PRODUCT_ID]
+    cand = pairs = None
+    cols = _group_columns(log, rules)
+    if rules.net_returns:
+        with stages("returns: gather the lines of returned products"):
+            alive = base.filter(~base["_null"] & ~base["_out"])
+            pairs = eng.materialize(alive.filter(alive["_neg"]).select(*key).distinct(), "pairs")
+            if int(pairs.count().execute()) == 0:
+                pairs = None
+            else:
+                first = eng.materialize(alive.semi_join(pairs, key), "cand")
+                dups_c = _exact_duplicate_positions(eng, first, log.columns)
+                cand = first.left_join(dups_c.select(POS, _isdup=ibis.literal(True)), POS).drop(f"{POS}_right")
+                cand = eng.materialize(cand.mutate(_dup=cand["_isdup"].fill_null(False)).drop("_isdup"), "cand_marked")
+                eng.drop(first)
+    if cand is not None:
+        netting = _netting(eng, cand, rules, stages)
+        with stages("returns: reasons of those lines"):
+            c = cand.left_join(netting, POS).drop(f"{POS}_right")
+            c = c.mutate(_qty2=c["_qty2"].fill_null(c[S.QUANTITY]), _units2=c["_units2"].fill_null(c["_units"]))
+            c, excluded = _product_flags(log, c, rules)
+            marked = cand
+            cand = eng.materialize(_code(c, rules, excluded, net=True), "cand_reasons")
+            eng.drop(marked, netting)
+            cand_groups = eng.materialize(_aligned(_group(eng, cand, log, rules, bits=False), cols), "cand_groups")
+    cand_pos = None if cand is None else cand.select(POS)
+
+    def main_lines(t: ir.Table) -> ir.Table:
+        """Reasons of lines outside the returned products' lines (no netting there)."""
+        if cand_pos is not None:
+            t = t.anti_join(cand_pos, POS)
+        t = t.mutate(_qty2=t[S.QUANTITY], _units2=t["_units"], _dup=ibis.literal(False))
+        t, excluded = _product_flags(log, t, rules)
+        return _code(t.mutate(_excluded=excluded), rules, excluded, net=False)
+
+    with stages("main pass: reasons and (order, day) groups"):
+        main = main_lines(base)
+        main_groups = eng.materialize(_group(eng, main, log, rules, bits=True), "groups")
+    with stages("exact duplicates: flag (order, day) groups"):
+        g = main_groups.group_by([S.ORDER_ID, DAY]).aggregate(
+            n=main_groups["n"].sum(), b1=bit_or(main_groups["b1"]), b2=bit_or(main_groups["b2"])
+        )
+        flagged = g.filter((eng.bit_count(g["b1"]) < g["n"]) & (eng.bit_count(g["b2"]) < g["n"]))
+        flagged = eng.materialize(flagged.select(S.ORDER_ID).distinct(), "flagged")
+        n_flagged = int(flagged.count().execute())
+        stages.counts["orders flagged for the exact duplicate check"] = n_flagged
+    duplicates = None
+    groups = _aligned(main_groups, cols)
+    if n_flagged:
+        # exact check of the flagged groups' lines; a duplicate has the same reason as its first
+        # copy outside the returned pairs (no netting there), so the groups are corrected by
+        # moving each duplicate line from its group to "exact_duplicate": counts and sums by
+        # delta rows, first/last times unchanged (the first copy stays with the same time)
+        with stages("exact duplicates: candidates in the flagged orders"):
+            # 1. within the flagged orders, lines sharing (order, row hash) are candidates (a narrow
+            #    hash aggregation on the source lines, no join: lines of returned products that turn
+            #    up here are dropped by step 2, which reads `main`)
+            live = base.filter(~base["_null"])
+            h = eng.row_hash(live[S.ORDER_TS], live[S.PRODUCT_ID], live[S.QUANTITY], live[S.REVENUE])
+            narrow = live.semi_join(flagged, S.ORDER_ID).select(S.ORDER_ID, POS, _h=h)
+            narrow = eng.materialize(narrow, "flagged_lines")
+            rep = narrow.group_by([S.ORDER_ID, "_h"]).aggregate(_k=narrow.count())
+            dup_cand = narrow.semi_join(rep.filter(rep["_k"] > 1), [S.ORDER_ID, "_h"]).select(POS)
+            dup_cand = eng.materialize(dup_cand, "dup_candidates")
+            eng.drop(narrow, flagged)
+        with stages("exact duplicates: compare the candidates on every column"):
+            # 2. only the candidates' lines are compared on every column
+            sub = main_lines(base.semi_join(dup_cand, POS))
+            duplicates = eng.materialize(_exact_duplicates(eng, sub, log.columns), "dups")
+            groups = groups.union(_aligned(_dup_deltas(duplicates, log, rules, cols), cols))
+    if cand is not None:
+        groups = groups.union(_aligned(cand_groups, cols))
+    with stages("keep the groups"):
+        # one compact table (corrections merged) that the report and every customer table read
+        agg = {c: groups[c].sum() for c in cols if c not in (S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, "first_ts", "last_ts")}
+        groups = groups.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(
+            first_ts=groups["first_ts"].min(), last_ts=groups["last_ts"].max(), **agg)
+        groups = eng.materialize(_aligned(groups.filter(groups["n"] > 0), cols), "groups_final")
+        eng.drop(main_groups, cand_groups if cand is not None else None)
+    cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages)
+    with stages("cleaning report"):
+        cl.report = _report(cl)
+    return cl
+
+
+def _dup_deltas(d: ir.Table, log: TransactionLog, rules: C.CleaningRules, cols: list[str]) -> ir.Table:
+    """Group rows that move each duplicate line of ``d`` out of its group and, when duplicates are
+    dropped, into an ``exact_duplicate`` group (see :func:`clean`); with duplicates kept, rows that
+    only count them (``dup_kept``)."""
+    ts_type = d[S.ORDER_TS].type()
+    null_ts = ibis.null(ts_type)
+    zero = ibis.literal(0, "int64")
+    one = ibis.literal(1, "int64")
+    flags_out: dict[str, Any] = {}
+    if "unknown" in cols:
+        flags_out["unknown"] = -(~d["_known"] & d["_code"].isin(_AFTER_NETTING)).cast("int64")
+    if "nonpos_kept" in cols:
+        flags_out["nonpos_kept"] = -((d["_code"] == KEPT) & d["_nonpos"]).cast("int64")
+    if not rules.drop_exact_duplicates:
+        counted = d.select(
+            S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, n=zero, units=zero, first_ts=null_ts, last_ts=null_ts,
+            **{k: zero for k in ("unknown", "nonpos_kept") if k in cols}, dup_kept=one,
+        )
+        return _aligned(counted, cols)
+    out = d.select(
+        S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, n=-one, units=-d["_units"], first_ts=null_ts, last_ts=null_ts,
+        **flags_out,
+    )
+    into = d.select(
+        S.ORDER_ID, DAY, S.CUSTOMER_ID, n=one, units=d["_units"],
+        first_ts=d[S.ORDER_TS], last_ts=d[S.ORDER_TS], _code=ibis.literal(CODE["exact_duplicate"], "int8"),
+        **{k: zero for k in ("unknown", "nonpos_kept") if k in cols},
+    )
+    return _aligned(out, cols).union(_aligned(into, cols))
+
+
+def _netting(eng: Engine, cand: ir.Table, rules: C.CleaningRules, stages: Stages) -> ir.Table:
+    """Lines touched by netting: ``_pos``, ``_net_reason`` (str or null), ``_qty2`` / ``_units2``
+    (new quantity / revenue units, null when unchanged)."""
+    key = [S.CUSTOMER_ID, S.PRODUCT_ID]
+    live = cand.filter(~cand["_dup"]) if rules.drop_exact_duplicates else cand
+    live = live.select(*key, S.ORDER_TS, S.QUANTITY, S.REVENUE, "_units", "_neg", POS)
+    n_ret = eng.materialize(live.filter(live["_neg"]).group_by(key).aggregate(_nret=lambda t: t.count()), "nret")
+    parts: list[ir.Table] = []
+    with stages("returns: pairs with one return (engine)"):
+        parts.append(_net_single(live.semi_join(n_ret.filter(n_ret["_nret"] == 1), key)))
+    with stages("returns: pairs with several returns (pandas)"):
+        multi = live.semi_join(n_ret.filter(n_ret["_nret"] >= 2), key).to_pandas()
+        if len(multi):
+            parts.append(_net_multi(eng, multi))
+    out = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
+    with stages("returns: keep the netting"):
+        kept = eng.materialize(out, "netting")
+        eng.drop(n_ret)
+        return kept
+
+
+def _report(cl: CleanLog) -> C.CleaningReport:
+    g = cl.groups
+    rules = cl.rules
+    kept = g["_code"] == KEPT
+    by_code = g.group_by("_code").aggregate(rows=g["n"].sum(), units=g["units"].sum()).to_pandas()
+    by_code = by_code.set_index(by_code["_code"].astype(int))
+    extra = {c: g[c].sum() for c in ("unknown", "nonpos_kept", "dup_kept") if c in g.columns}
+    tot = g.aggregate(
+        rows_in=g["n"].sum(),
+        customers_in=g[S.CUSTOMER_ID].nunique(),
+        customers_kept=kept.ifelse(g[S.CUSTOMER_ID], ibis.null(g[S.CUSTOMER_ID].type())).nunique(),
+        **extra,
+    ).to_pandas().iloc[0]
+    orders = g.group_by(S.ORDER_ID).aggregate(
+        kept=kept.cast("int64").max(), first=g["_code"].min(),
+        cmin=g[S.CUSTOMER_ID].min(), cmax=g[S.CUSTOMER_ID].max(),
+    )
+    ordr = orders.aggregate(
+        orders_in=orders.count(), orders_kept=orders["kept"].sum(),
+        shared=(orders["cmin"] != orders["cmax"]).cast("int64").sum(),
+    ).to_pandas().iloc[0]
+    if int(ordr["shared"] or 0):
+        ex = orders.filter(orders["cmin"] != orders["cmax"]).order_by(S.ORDER_ID).limit(S.EXAMPLE_ROWS).to_pandas()
+        raise S.SchemaError(
+            f"transactions: {int(ordr['shared']):,} order id(s) belong to more than one customer; order ids must "
+            f"identify one checkout; e.g. (order, lowest and highest customer id):\n{ex[[S.ORDER_ID, 'cmin', 'cmax']].to_string()}"
+        )
+    lost = orders.filter(orders["kept"] == 0).group_by("first").aggregate(k=lambda t: t.count()).to_pandas()
+    lost = dict(zip(lost["first"].astype(int), lost["k"].astype(int), strict=True))
+    # what netting changed, and the revenue before netting (only the lines of returned products differ)
+    units_in = int(by_code["units"].sum())
+    changed_rows = changed_units = 0
+    if cl.cand is not None:
+        c = cl.cand
+        moved = c["_units2"] != c["_units"]
+        ch = c.aggregate(
+            d_in=(c["_units"] - c["_units2"]).sum(),
+            rows=((c["_code"] == KEPT) & moved).cast("int64").sum(),
+            units=((c["_code"] == KEPT) & moved).ifelse(c["_units2"] - c["_units"], ibis.literal(0, "int64")).sum(),
+        ).to_pandas().iloc[0]
+        units_in += int(ch["d_in"] or 0)
+        changed_rows, changed_units = int(ch["rows"] or 0), int(ch["units"] or 0)
+
+    names = list(C.REASONS)
+    rows = [int(by_code["rows"].get(i, 0)) for i in range(len(names))]
+    units = [int(by_code["units"].get(i, 0)) for i in range(len(names))]
+    removed = pd.DataFrame(
+        {"reason": names, "rows": rows, "revenue_units": units, "description": list(C.REASONS.values())}
+    ).set_index("reason")
+    removed.insert(1, "revenue", removed["revenue_units"] / C.MICRO)
+    removed.insert(3, "orders_lost", [lost.get(i, 0) for i in range(len(names))])
+    changed = pd.DataFrame(
+        {"rows": [changed_rows], "revenue": [float(changed_units) / C.MICRO]},
+        index=pd.Index(["reduced_by_return"], name="change"),
+    )
+    flags: dict[str, int] = {}
+    if not rules.drop_exact_duplicates:
+        flags["exact_duplicate_lines_kept"] = int(tot["dup_kept"] or 0)
+    if cl.log.products is not None:
+        flags["unknown_product_lines"] = int(tot["unknown"] or 0)
+        flags["unknown_product_ids"] = _unknown_product_ids(cl) if flags["unknown_product_lines"] else 0
+    if not rules.drop_non_positive:
+        flags["non_positive_lines_kept"] = int(tot["nonpos_kept"] or 0)
+    report = C.CleaningReport(
+        rows_in=int(tot["rows_in"]),
+        rows_kept=int(by_code["rows"].get(KEPT, 0)),
+        revenue_in_units=units_in,
+        revenue_kept_units=int(by_code["units"].get(KEPT, 0)),
+        removed=removed,
+        changed=changed,
+        flags=flags,
+        customers_in=int(tot["customers_in"]),
+        customers_kept=int(tot["customers_kept"]),
+        orders_in=int(ordr["orders_in"]),
+        orders_kept=int(ordr["orders_kept"] or 0),
+        rules=rules,
+        window=cl.window,
+        row_reason=None,
+    )
+    if not report.reconciles():  # pragma: no cover - a bug, not a data problem
+        raise AssertionError("engine cleaning report does not reconcile:\n" + report.summary())
+    return report
+
+
+def _unknown_product_ids(cl: CleanLog) -> int:
+    parts = [cl.main.filter(~cl.main["_known"] & cl.main["_code"].isin(_AFTER_NETTING)).select(S.PRODUCT_ID)]
+    if cl.cand is not None:
+        c = cl.cand
+        parts.append(c.filter(~c["_known"] & c["_code"].isin(_AFTER_NETTING)).select(S.PRODUCT_ID))
+    t = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
+    return int(t[S.PRODUCT_ID].nunique().execute())
