@@ -29,8 +29,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the locked versions (reused when up to date)
 
-reports: $(STAMP) ## run every notebook on DATASET and write HTML reports to reports/DATASET/
-	$(BIN)/python -m retention_utils.reports run --dataset $(DATASET) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+reports: $(STAMP) ## run every notebook on DATASET and write HTML reports to reports/DATASET/ (ENGINE=duckdb|spark: tables at scale)
+	$(BIN)/python -m retention_utils.reports run --dataset $(DATASET) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) $(if $(ENGINE),--engine $(ENGINE))
 
 test: $(STAMP) ## unit tests + runner tests + nbval over notebooks/ (stored outputs must still match)
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \

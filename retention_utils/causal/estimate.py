@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..runtime import thread_limits
 from .panel import COHORT, TREATED, WEEK
 
 #: Default propensity trimming bound (Crump et al. 2009 rule of thumb).
@@ -185,7 +186,8 @@ def overlap(table: pd.DataFrame, covariates: Sequence[str], trim: float = TRIM, 
         raise ValueError("overlap needs at least one covariate")
     _, t, x = _xyt(table, covariates[0], covariates)
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    e = cross_val_predict(_propensity_model(seed), x, t, cv=cv, method="predict_proba")[:, 1]
+    with thread_limits(1):  # small fits: threads only add waiting on a busy machine
+        e = cross_val_predict(_propensity_model(seed), x, t, cv=cv, method="predict_proba")[:, 1]
     ps = pd.Series(e, index=table.index, name="propensity")
     keep = (ps >= trim) & (ps <= 1 - trim)
     tk = t[keep.to_numpy()]
@@ -214,7 +216,7 @@ def aipw(table: pd.DataFrame, outcome: str, covariates: Sequence[str], keep: pd.
     y, t, x = _xyt(rows, outcome, covariates)
     est = LinearDRLearner(model_propensity=_propensity_model(seed), model_regression=_outcome_model(seed),
                           cv=folds, random_state=seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), thread_limits(1):  # gradient boosting in cross-fitting: one OpenMP thread
         warnings.simplefilter("ignore")
         est.fit(y, t, X=None, W=x)
         inf = est.ate_inference(T0=0, T1=1)

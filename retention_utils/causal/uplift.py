@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
+from ..runtime import thread_limits
 from .estimate import _outcome_model, _propensity_model, _xyt
 
 # ------------------------------------------------------------------------------------------------
@@ -213,7 +214,7 @@ def fit_cate(table: pd.DataFrame, outcome: str, features: Sequence[str], control
     est = ForestDRLearner(model_regression=_outcome_model(seed), model_propensity=_propensity_model(seed),
                           cv=folds, n_estimators=int(n_estimators), min_samples_leaf=int(min_samples_leaf),
                           random_state=seed, n_jobs=1)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), thread_limits(1):  # many small fits: one BLAS/OpenMP thread
         warnings.simplefilter("ignore")
         est.fit(y, t, X=x, W=w)
     return CateModel(est, list(features), list(controls), outcome, len(y))
@@ -229,7 +230,7 @@ def dr_scores(table: pd.DataFrame, outcome: str, covariates: Sequence[str], seed
     y, t, x = _xyt(table, outcome, covariates)
     tester = DRTester(model_regression=_outcome_model(seed), model_propensity=_propensity_model(seed), cate=None, cv=folds)
     tester.get_cv_splitter(random_state=seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), thread_limits(1):
         warnings.simplefilter("ignore")
         tester.fit_nuisance(x, t, y)
     return pd.Series(np.ravel(tester.dr_val_), index=table.index, name="dr_score")

@@ -117,8 +117,21 @@ def _customer_aggregates(kept: ir.Table) -> pd.DataFrame:
     return df.set_index(S.CUSTOMER_ID).sort_index()
 
 
-def _summaries(agg: pd.DataFrame, end: pd.Timestamp, time_unit: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Segmentation and BTYD columns from :func:`_customer_aggregates` (the pandas path's formulas)."""
+def _distinct_products(cl: CleanLog, before: pd.Timestamp | None = None) -> pd.Series:
+    """Distinct ``product_id`` per customer among the clean lines (of days strictly before ``before``):
+    the segmentation summary's ``distinct_products`` (int64, index ``customer_id`` as ``str``)."""
+    ln = cl.lines(kept=True)
+    if before is not None:
+        ln = ln.filter(ln[S.ORDER_TS].date() < _date(before))
+    t = ln.group_by(S.CUSTOMER_ID).aggregate(distinct_products=ln[S.PRODUCT_ID].nunique()).to_pandas()
+    t[S.CUSTOMER_ID] = _ids(t[S.CUSTOMER_ID])
+    return t.set_index(S.CUSTOMER_ID)["distinct_products"].astype("int64")
+
+
+def _summaries(agg: pd.DataFrame, end: pd.Timestamp, time_unit: str,
+               distinct: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Segmentation and BTYD columns from :func:`_customer_aggregates` (the pandas path's formulas);
+    ``distinct`` from :func:`_distinct_products`."""
     unit = S.time_unit_days(time_unit)
     seg = pd.DataFrame(index=agg.index)
     seg["first_order_ts"] = _ts(agg["first_order_ts"])
@@ -128,6 +141,8 @@ def _summaries(agg: pd.DataFrame, end: pd.Timestamp, time_unit: str) -> tuple[pd
     seg["average_order_value"] = seg["revenue"] / seg["n_orders"]
     seg["days_since_last_order"] = (end - seg["last_order_ts"].dt.normalize()).dt.days.astype("int64")
     seg["tenure_days"] = (end - seg["first_order_ts"].dt.normalize()).dt.days.astype("int64")
+    seg["distinct_products"] = (distinct.reindex(agg.index) if distinct is not None
+                                else pd.Series(0, index=agg.index)).astype("int64")
     first, last = _ts(agg["first_day"]), _ts(agg["last_day"])
     frequency = (agg["n_days"] - 1).astype("int64")
     repeat_rev = agg["total"].astype("float64") - agg["first_rev"].astype("float64")
@@ -150,7 +165,7 @@ def segmentation_summary(cl: CleanLog, observation_end: S.DateLike | None = None
     dtypes, sorted ``customer_id`` index of ``str``). Raises ``ValueError`` for lines after
     ``observation_end``."""
     end = _check_end(cl, cl.kept, observation_end)
-    return _summaries(_customer_aggregates(cl.kept), end, "days")[0]
+    return _summaries(_customer_aggregates(cl.kept), end, "days", _distinct_products(cl))[0]
 
 
 def btyd_summary(cl: CleanLog, observation_end: S.DateLike | None = None, time_unit: str = "days") -> pd.DataFrame:
@@ -169,7 +184,7 @@ def customer_summary(cl: CleanLog, observation_end: S.DateLike | None = None, ti
     """
     S.time_unit_days(time_unit)
     end = _check_end(cl, cl.kept, observation_end)
-    seg, btyd = _summaries(_customer_aggregates(cl.kept), end, time_unit)
+    seg, btyd = _summaries(_customer_aggregates(cl.kept), end, time_unit, _distinct_products(cl))
     return seg.join(btyd, how="inner")
 
 
@@ -194,7 +209,7 @@ def calibration_holdout_split(
     cal = k.filter(k[DAY] < _date(cut))
     if int(cal.count().execute()) == 0:
         raise ValueError(f"no transactions before the cutoff {cut.date()}")
-    seg, btyd = _summaries(_customer_aggregates(cal), cut - S.DAY, time_unit)
+    seg, btyd = _summaries(_customer_aggregates(cal), cut - S.DAY, time_unit, _distinct_products(cl, cut))
     summary = seg.join(btyd, how="inner")
     hold = k.filter((k[DAY] >= _date(cut)) & (k[DAY] <= _date(end)))
     n_after = k.filter(k[DAY] > _date(end))["n"].sum().execute()

@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="override a parameter; the text is read as the type the notebook declares "
                           "(None means None)")
     run.add_argument("--output-dir", default=None, help="default: reports/")
+    run.add_argument("--engine", choices=["pandas", "duckdb", "spark"], default=None,
+                     help="where the transaction-level tables run (default: the config's engine:, else pandas "
+                          "unless the log would not fit in memory)")
     chk = sub.add_parser("check", help="load, validate and clean a dataset once; print the cleaning report and "
                                        "the window the data covers (exit 2 with the full message on error)")
     chk.add_argument("--dataset", default="complete_journey", help="config name in configs/ or a YAML path")
@@ -63,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "check":
         return _check(args)
     try:
-        result = run_reports(args.dataset, args.notebooks, parse_cli_parameters(args.parameter), args.output_dir)
+        result = run_reports(args.dataset, args.notebooks, parse_cli_parameters(args.parameter), args.output_dir,
+                             engine=args.engine)
     except DatasetCheckError as err:
         _print_error(err)
         return 2
@@ -75,7 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = ", ".join(f"{r.name} ({r.error})" for r in result.failed)
         print(f"FAILED: {len(result.failed)} of {len(result.runs)} notebook(s): {names}", file=sys.stderr)
         return 1
-    print(f"all {len(result.runs)} notebook(s) ok; reports in {result.out_dir}", file=sys.stderr)
+    n_skipped = sum(r.status == "skipped" for r in result.runs)
+    print(f"all {len(result.runs) - n_skipped} notebook(s) ok" + (f", {n_skipped} skipped (reasons in the index)" if n_skipped else "")
+          + f"; reports in {result.out_dir}", file=sys.stderr)
     return 0
 
 

@@ -135,7 +135,9 @@ def index_page(title: str, config_name: str, runs: Sequence[Any]) -> str:
             f'<td class="status">{r.status}{"<br><small>earlier run</small>" if r.earlier else ""}</td>'
             f'<td class="num">{r.seconds:.1f} s</td><td><ul>{recs}</ul></td></tr>'
         )
-    n_failed = sum(r.status != "ok" for r in runs)
+    n_failed = sum(r.status not in ("ok", "skipped") for r in runs)
+    n_skipped = sum(r.status == "skipped" for r in runs)
+    skipped_text = f", {n_skipped} skipped (reasons below)" if n_skipped else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Reports: {html.escape(title)}</title>
 <style>
@@ -145,11 +147,12 @@ th, td {{ border-bottom: 1px solid #ddd; padding: .5rem; text-align: left; verti
 td.num {{ text-align: right; white-space: nowrap; }}
 tr.ok td.status {{ color: #1a7f37; font-weight: 600; }}
 tr.failed td.status {{ color: #cf222e; font-weight: 600; }}
+tr.skipped td.status {{ color: #9a6700; font-weight: 600; }}
 .err {{ color: #cf222e; font-family: monospace; font-size: .9em; white-space: pre-wrap; }}
 ul {{ margin: 0; padding-left: 1.1rem; }}
 </style></head><body>
 <h1>Reports: {html.escape(title)}</h1>
-<p>Dataset config <code>{html.escape(config_name)}</code>; {len(runs)} notebook(s), {n_failed} failed.
+<p>Dataset config <code>{html.escape(config_name)}</code>; {len(runs)} notebook(s), {n_failed} failed{skipped_text}.
 Generated {dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.</p>
 <table><thead><tr><th>notebook</th><th>report</th><th>status</th><th>duration</th><th>headline numbers</th></tr></thead>
 <tbody>

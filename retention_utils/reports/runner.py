@@ -307,7 +307,8 @@ class RunResult:
 
     @property
     def failed(self) -> list[NotebookRun]:
-        return [r for r in self.runs if r.status != "ok"]
+        """Runs that failed (a notebook *skipped* on an engine, with its reason, is not a failure)."""
+        return [r for r in self.runs if r.status not in ("ok", "skipped")]
 
     @property
     def ok(self) -> bool:
@@ -322,8 +323,14 @@ def run_reports(
     notebook_dir: str | os.PathLike | None = None,
     kernel_name: str = "python3",
     log: Any = None,
+    engine: str | None = None,
 ) -> RunResult:
     """Run the selected notebooks for a dataset and write the reports (see the module docstring).
+
+    ``engine``: ``"pandas"``, ``"duckdb"`` or ``"spark"`` (default: the config's ``engine:``, else
+    pandas unless the source would not fit in memory; :func:`retention_utils.engines.choose_engine`).
+    On an engine other than pandas the transaction-level tables are computed there and the notebooks
+    are listed as skipped with their reasons (:mod:`retention_utils.reports.engine_run`).
 
     Parameters are checked for every selected notebook, then the dataset itself
     (:func:`check_notebook_windows`), before the first one runs, so a typo or a wrong mapping fails
@@ -357,6 +364,11 @@ def run_reports(
         if "DATASET" in declared_parameters(p):
             params["DATASET"] = dataset_ref
         resolved[p] = resolve_parameters(p, params)
+    from ..engines import choose_engine
+
+    eng = choose_engine(dict(cfg), engine)
+    if eng != "pandas":
+        return _run_on_engine(cfg, eng, paths, resolved, out_dir, nb_dir, log)
     check_notebook_windows(cfg, resolved, log)
     # a partial run (some notebooks, other parameters) keeps the other notebooks' earlier results in
     # the index, marked as earlier, instead of dropping them from it
@@ -374,6 +386,27 @@ def run_reports(
         else:
             os.environ[REPORTS_ENV] = previous_env
     index = write_index(_with_earlier(runs, earlier, all_names), out_dir, cfg)
+    print(f"index: {index}", file=log, flush=True)
+    return RunResult(str(cfg["name"]), out_dir, runs)
+
+
+def _run_on_engine(cfg: Mapping[str, Any], engine: str, paths: Sequence[Path], resolved: Mapping[Path, Any],
+                   out_dir: Path, nb_dir: Path, log: Any) -> RunResult:
+    """The run of :mod:`retention_utils.reports.engine_run`: engine tables, every notebook skipped with
+    its reason, the index."""
+    from .engine_run import engine_tables_run, skipped_notebooks
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    _, records = engine_tables_run(cfg, engine, resolved, out_dir, log)
+    runs = [NotebookRun("00_engine_tables", f"Transaction-level tables on {engine}", "ok",
+                        round(time.perf_counter() - t0, 1), {"engine": engine}, records, html="engine_tables.html")]
+    for name, reason in skipped_notebooks(cfg, paths).items():
+        print(f"{name}: skipped - {reason}", file=log, flush=True)
+        nb = nb_dir / f"{name}.ipynb"
+        runs.append(NotebookRun(name, notebook_title(nb) if nb.is_file() else name, "skipped", 0.0,
+                                dict(resolved.get(nb, {})), error=reason))
+    index = write_index(runs, out_dir, cfg)
     print(f"index: {index}", file=log, flush=True)
     return RunResult(str(cfg["name"]), out_dir, runs)
 
