@@ -13,10 +13,13 @@ import pandas as pd
 import pytest
 
 import retention_utils
+from retention_utils import engines
 from retention_utils import schema as S
 from retention_utils.causal import panel as causal_panel
 from retention_utils.data import check, cleaning
 from retention_utils.decisions import backtest, playbook, recommendations, seasonal, signals, welcome
+from retention_utils.engines import backend as engine_backend
+from retention_utils.engines import tables as engine_tables
 from retention_utils.models import clv, prediction, survival
 from retention_utils.recommend import split
 from retention_utils.tables import cohorts, cutoffs, durations, summary
@@ -28,6 +31,17 @@ TX = make_tx([
     ("a", "o1", "2017-01-02", "p", 1.0, 5.0), ("a", "o2", "2017-02-01", "p", 1.0, 5.0),
     ("b", "o3", "2017-01-05", "q", 1.0, 7.0), ("b", "o4", "2017-03-01", "p", 1.0, 7.0),
 ])
+
+
+engine_clean = importlib.import_module("retention_utils.engines.clean")  # the package re-exports clean()
+
+
+def _engine_log():
+    return engine_clean.read_log(engine_backend.connect("duckdb", threads=1), TX)
+
+
+def _engine_clean():
+    return engine_clean.clean(_engine_log(), None, "2017-01-01", "2017-06-30")
 
 
 def _history():
@@ -97,6 +111,15 @@ CALLS = {
     "models.survival.require_churn_data": lambda d: survival.require_churn_data(TX, d),
     "recommend.split.require_protocols": lambda d: split.require_protocols(split.basket_items(TX), d, 28, 28, 14),
     "tables.cutoffs.require_cutoffs": lambda d: cutoffs.require_cutoffs(TX, d, "2017-06-30", 30),
+    # the engines (DuckDB here; Spark goes through the same code)
+    "engines.customer_tables": lambda d: engines.customer_tables("cdnow", "duckdb", start=d),
+    "engines.clean.clean": lambda d: engine_clean.clean(_engine_log(), None, d, "2017-06-30"),
+    "engines.tables.segmentation_summary": lambda d: engine_tables.segmentation_summary(_engine_clean(), d),
+    "engines.tables.btyd_summary": lambda d: engine_tables.btyd_summary(_engine_clean(), d),
+    "engines.tables.customer_summary": lambda d: engine_tables.customer_summary(_engine_clean(), d),
+    "engines.tables.calibration_holdout_split": lambda d: engine_tables.calibration_holdout_split(_engine_clean(), d),
+    "engines.tables.cohort_retention": lambda d: engine_tables.cohort_retention(_engine_clean(), start=d),
+    "engines.tables.btyd_triples": lambda d: engine_tables.btyd_triples(_engine_clean(), d),
 }
 
 

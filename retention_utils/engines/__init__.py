@@ -201,6 +201,9 @@ def customer_tables(
     params = cfg.get("parameters") or {}
     start = params.get("OBSERVATION_START") if start is None else start
     end = params.get("OBSERVATION_END") if end is None else end
+    # every date is parsed before the engine starts (the one date rule: schema.to_day)
+    start, end, holdout_end = (None if v is None else S.to_day(v, n)
+                               for v, n in ((start, "start"), (end, "end"), (holdout_end, "holdout_end")))
     name = choose_engine(cfg, engine)
     stages = Stages(verbose=progress)
     skipped = dict(cfg.get("skip_notebooks") or {})

@@ -29,6 +29,7 @@ rows and revenue units equal the pandas report exactly.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -234,6 +235,7 @@ def validate(log: TransactionLog, stages: Stages | None = None) -> dict[str, int
     return {k: (int(v) if k != "revenue_abs" else float(v)) for k, v in row.items()}
 
 
+_TEMP_IDS = itertools.count()  # temp table names; id() of a collected frame can repeat
 _NT_SCHEMA = ibis.schema({POS: "int64", "_net_reason": "string", "_qty2": "float64", "_units2": "int64"})
 
 
@@ -299,7 +301,7 @@ def _net_multi(eng: Engine, rows: pd.DataFrame) -> ir.Table:
     })
     out.loc[~u_changed[touched], "_units2"] = pd.NA
     if eng.name == "duckdb":
-        return eng.con.create_table(f"netmulti_{id(out)}", ibis.memtable(out, schema=_NT_SCHEMA), temp=True)
+        return eng.con.create_table(f"netmulti_{next(_TEMP_IDS)}", ibis.memtable(out, schema=_NT_SCHEMA), temp=True)
     records = [
         (int(p), r, None if pd.isna(q) else float(q), None if pd.isna(u) else int(u))
         for p, r, q, u in zip(out[POS], out["_net_reason"], out["_qty2"], out["_units2"], strict=True)
