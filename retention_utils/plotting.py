@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from . import formatting as F
+from .runtime import thread_limits
 from .scoring import calibration_table, lift_table
 from .tables.cohorts import CohortTable
 
@@ -190,9 +191,10 @@ def plot_partial_dependence(model: Any, X: pd.DataFrame, features: Sequence[str]
 
     fig, axes = plt.subplots(1, len(features), figsize=(4.0 * len(features), 3.6), squeeze=False)
     # brute force on predict_proba: the "recursion" shortcut of tree ensembles plots log-odds instead
-    PartialDependenceDisplay.from_estimator(model, X, list(features), kind="average", grid_resolution=20,
-                                            percentiles=(0.05, 0.95), response_method="predict_proba",
-                                            method="brute", random_state=seed, ax=axes[0])
+    with thread_limits(1):  # many small predict_proba calls: OpenMP workers only spin on a busy machine
+        PartialDependenceDisplay.from_estimator(model, X, list(features), kind="average", grid_resolution=20,
+                                                percentiles=(0.05, 0.95), response_method="predict_proba",
+                                                method="brute", random_state=seed, ax=axes[0])
     for ax in axes[0]:
         ax.set_ylabel("P(repurchase)" if ax is axes[0][0] else "")
     fig.suptitle("Partial dependence (test cutoff)")

@@ -390,7 +390,8 @@ class FittedModel:
 
     def predict_proba(self, rows: pd.DataFrame) -> pd.Series:
         """Calibrated P(repurchase) for feature rows (index kept)."""
-        raw = self.estimator.predict_proba(rows[self.features].astype("float64"))[:, 1]
+        with thread_limits(1):  # OpenMP workers of a tree ensemble spin on a busy machine
+            raw = self.estimator.predict_proba(rows[self.features].astype("float64"))[:, 1]
         return pd.Series(self.calibrator.predict(raw), index=rows.index, name=self.name)
 
 
@@ -418,9 +419,10 @@ def deploy(tuned: Tuned, calibration: str, panel: Panel, splits: TimeSplits) -> 
     from sklearn.base import clone
 
     Xtr, ytr = _xy(panel.rows(list(splits.train_for(splits.test))), tuned.features)
-    m = clone(tuned.estimator).set_params(**tuned.best_params).fit(Xtr, ytr)
     t = panel.at(splits.test)
-    raw = m.predict_proba(t[tuned.features].astype("float64"))[:, 1]
+    with thread_limits(1):
+        m = clone(tuned.estimator).set_params(**tuned.best_params).fit(Xtr, ytr)
+        raw = m.predict_proba(t[tuned.features].astype("float64"))[:, 1]
     cal = Calibrator(calibration).fit(raw, t[LABEL].to_numpy())
     thr = f1_threshold(t[LABEL], cal.predict(raw))
     return FittedModel(tuned.name, m, cal, tuned.features, thr)
@@ -465,18 +467,18 @@ def select_model(panel: Panel, splits: TimeSplits, features: list[str], seed: in
     cands = dict(candidates) if candidates is not None else model_candidates(seed=seed, n_jobs=n_jobs)
     if not cands:
         raise ValueError("select_model: no candidate models")
+    scored, fitted, cal = {}, {}, {}
     with thread_limits(1):  # small models: BLAS/OpenMP threads only add waiting on a busy machine
         tuned = {name: tune_time_cv(name, est, grid, panel, splits, features) for name, (est, grid) in cands.items()}
-    order = list(tuned)
-    best = max(order, key=lambda n: (tuned[n].best_cv_roc_auc, -order.index(n)))
-    scored, fitted, cal = {}, {}, {}
-    for name in order if finalize_all else [best]:
-        if calibration == "auto":
-            method, cal[name] = choose_calibration(tuned[name], panel, splits)
-        else:
-            method = calibration
-        scored[name], fitted[name] = finalize(tuned[name], panel, splits, calibration=method)
-        scored[name].details["calibration_choice"] = calibration
+        order = list(tuned)
+        best = max(order, key=lambda n: (tuned[n].best_cv_roc_auc, -order.index(n)))
+        for name in order if finalize_all else [best]:
+            if calibration == "auto":
+                method, cal[name] = choose_calibration(tuned[name], panel, splits)
+            else:
+                method = calibration
+            scored[name], fitted[name] = finalize(tuned[name], panel, splits, calibration=method)
+            scored[name].details["calibration_choice"] = calibration
     return ModelSelection(tuned, scored, fitted, cal, best)
 
 
@@ -507,8 +509,9 @@ def permutation_importance_table(model: Any, X: pd.DataFrame, y: Any, seed: int 
     Correlated features share credit: shuffling one leaves its twin in place (sklearn user guide 4.2)."""
     from sklearn.inspection import permutation_importance
 
-    r = permutation_importance(model, X, np.asarray(y), scoring="roc_auc", n_repeats=n_repeats,
-                               random_state=seed, n_jobs=n_jobs)
+    with thread_limits(1):
+        r = permutation_importance(model, X, np.asarray(y), scoring="roc_auc", n_repeats=n_repeats,
+                                   random_state=seed, n_jobs=n_jobs)
     out = pd.DataFrame({"importance_mean": r.importances_mean, "importance_std": r.importances_std},
                        index=pd.Index(X.columns, name="feature"))
     return out.reset_index().sort_values(["importance_mean", "feature"], ascending=[False, True]).set_index("feature")
