@@ -36,6 +36,7 @@ import pandas as pd
 from .. import schema as S
 from ..data.cleaning import MICRO
 from ..tables import cohorts as CH
+from ..tables import summary as SM
 from ..tables.summary import BTYD_COLUMNS, SEGMENTATION_COLUMNS, CalibrationHoldout
 from .clean import DAY, CleanLog
 
@@ -143,20 +144,9 @@ def _summaries(agg: pd.DataFrame, end: pd.Timestamp, time_unit: str,
     seg["tenure_days"] = (end - seg["first_order_ts"].dt.normalize()).dt.days.astype("int64")
     seg["distinct_products"] = (distinct.reindex(agg.index) if distinct is not None
                                 else pd.Series(0, index=agg.index)).astype("int64")
-    first, last = _ts(agg["first_day"]), _ts(agg["last_day"])
-    frequency = (agg["n_days"] - 1).astype("int64")
-    repeat_rev = agg["total"].astype("float64") - agg["first_rev"].astype("float64")
-    monetary = np.where(frequency > 0, repeat_rev / frequency.where(frequency > 0, 1), 0.0)
-    btyd = pd.DataFrame(
-        {
-            "frequency": frequency,
-            "recency": (last - first).dt.days / unit,
-            "T": (end - first).dt.days / unit,
-            "monetary_value": monetary.astype("float64"),
-        },
-        index=agg.index,
-    )
-    seg.index.name = btyd.index.name = S.CUSTOMER_ID
+    btyd = SM.btyd_from_aggregates(_ts(agg["first_day"]), _ts(agg["last_day"]), agg["n_days"], agg["total"],
+                                   agg["first_rev"], end, unit)
+    seg.index.name = S.CUSTOMER_ID
     return seg[list(SEGMENTATION_COLUMNS)], btyd[list(BTYD_COLUMNS)]
 
 

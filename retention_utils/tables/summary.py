@@ -130,21 +130,35 @@ def btyd_summary(
     tx, end = _check(tx, observation_end)
     daily = _daily(tx)
     g = daily.groupby(S.CUSTOMER_ID, sort=True)
-    first = g["day"].min()
-    last = g["day"].max()
-    n_days = g.size()
-    total = g[S.REVENUE].sum()
-    first_rev = g[S.REVENUE].first()  # rows are sorted by day within customer
+    # rows are sorted by day within customer: first() is the first purchase day's revenue
+    return btyd_from_aggregates(g["day"].min(), g["day"].max(), g.size(), g[S.REVENUE].sum(), g[S.REVENUE].first(),
+                                end, unit)
+
+
+def btyd_from_aggregates(first_day: pd.Series, last_day: pd.Series, n_days: pd.Series, revenue: pd.Series,
+                         first_day_revenue: pd.Series, end: pd.Timestamp, unit: float) -> pd.DataFrame:
+    """The BTYD columns (:data:`BTYD_COLUMNS`) from per-customer aggregates of purchase days: the one
+    place their definitions live, shared by :func:`btyd_summary` and the engines
+    (:mod:`retention_utils.engines.tables`).
+
+    Inputs are Series on the same index (``customer_id``): ``first_day``/``last_day`` (datetime64,
+    midnight), ``n_days`` (distinct purchase days, int), ``revenue`` (all days) and
+    ``first_day_revenue`` (the first purchase day's revenue), in currency; ``end`` the inclusive last
+    day; ``unit`` days per time unit (:func:`retention_utils.schema.time_unit_days`).
+    ``frequency = n_days - 1``, ``recency = last - first``, ``T = end - first`` (in units),
+    ``monetary_value`` = mean revenue of the repeat days, 0 without repeat (Fader, Hardie & Lee 2005).
+    """
     frequency = (n_days - 1).astype("int64")
-    repeat_rev = total - first_rev
+    repeat_rev = revenue.astype("float64") - first_day_revenue.astype("float64")
     monetary = np.where(frequency > 0, repeat_rev / frequency.where(frequency > 0, 1), 0.0)
     out = pd.DataFrame(
         {
             "frequency": frequency,
-            "recency": (last - first).dt.days / unit,
-            "T": (end - first).dt.days / unit,
+            "recency": (last_day - first_day).dt.days / unit,
+            "T": (end - first_day).dt.days / unit,
             "monetary_value": monetary.astype("float64"),
-        }
+        },
+        index=frequency.index,
     )
     out.index.name = S.CUSTOMER_ID
     return out
