@@ -61,6 +61,7 @@ CALLS = {
     "schema.to_day": lambda d: S.to_day(d),
     "schema.to_date": lambda d: S.to_date(d),
     "tables.cohorts.cohort_retention": lambda d: cohorts.cohort_retention(TX, start=d),
+    "tables.cohorts.activity_window": lambda d: cohorts.activity_window(pd.Timestamp("2017-01-01"), pd.Timestamp("2017-06-30"), d, None),
     "tables.cutoffs.plan_cutoffs": lambda d: cutoffs.plan_cutoffs(d, "2017-06-30", 30),
     "tables.cutoffs.time_splits": lambda d: cutoffs.time_splits([d, "2017-06-01", "2017-07-01"], 30),
     "tables.cutoffs.CustomerHistory.__init__": lambda d: cutoffs.CustomerHistory(TX, observation_end=d),

@@ -240,22 +240,8 @@ def cohort_retention(
     """:func:`retention_utils.tables.cohorts.cohort_retention` of the clean lines: cohort sizes and
     active customers per (cohort, period since acquisition) are counted on the engine, the table is
     assembled by :func:`retention_utils.tables.cohorts.cohort_table_from_counts`. Same errors."""
-    if period not in CH.PERIODS:
-        raise ValueError(f"period must be one of {list(CH.PERIODS)}, not {period!r}")
-    if partial not in {"drop", "flag"}:
-        raise ValueError(f"partial must be 'drop' or 'flag', not {partial!r}")
-    data_lo, data_hi = _data_days(cl)
-    lo = data_lo if start is None else S.to_day(start, "start")
-    hi = data_hi if end is None else S.to_day(end, "end")
-    hi = min(hi, data_hi)
-    if hi < data_lo or lo > data_hi:
-        raise ValueError(
-            f"the window {lo.date()} .. {hi.date()} holds no transactions (the data covers {data_lo.date()} .. {data_hi.date()})"
-        )
-    if hi < lo:
-        raise ValueError(
-            f"empty window: start {lo.date()} after end {hi.date()} (the data covers {data_lo.date()} .. {data_hi.date()})"
-        )
+    CH.check_cohort_options(period, partial)
+    lo, hi = CH.activity_window(*_data_days(cl), start, end)
     k = cl.kept
     cust = k.group_by(S.CUSTOMER_ID).aggregate(first=k["first_ts"].min())
     cust = cust.mutate(cohort=cust["first"].date().truncate(_TRUNC[period]))

@@ -68,6 +68,35 @@ def _to_period(ts: pd.Series, period: str) -> pd.PeriodIndex:
     return pd.PeriodIndex(ts.dt.to_period(period))
 
 
+def check_cohort_options(period: str, partial: str) -> None:
+    """``ValueError`` unless ``period`` is one of :data:`PERIODS` and ``partial`` is ``"drop"``/``"flag"``."""
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {list(PERIODS)}, not {period!r}")
+    if partial not in {"drop", "flag"}:
+        raise ValueError(f"partial must be 'drop' or 'flag', not {partial!r}")
+
+
+def activity_window(data_lo: pd.Timestamp, data_hi: pd.Timestamp, start: S.DateLike | None,
+                    end: S.DateLike | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The inclusive days (``lo``, ``hi``) over which cohort activity is counted, for data covering
+    ``data_lo`` .. ``data_hi`` (midnights): ``start``/``end`` default to the data's days. The data cannot
+    show activity after its last day, so an ``end`` beyond it is clamped (those periods are NaN, not
+    observed, rather than 0 %, and the last real period may become partial). ``ValueError`` when the
+    window holds no transaction or ``start`` is after ``end``; ``SchemaError`` for an ambiguous date."""
+    lo = data_lo if start is None else S.to_day(start, "start")
+    hi = data_hi if end is None else S.to_day(end, "end")
+    hi = min(hi, data_hi)
+    if hi < data_lo or lo > data_hi:
+        raise ValueError(
+            f"the window {lo.date()} .. {hi.date()} holds no transactions (the data covers {data_lo.date()} .. {data_hi.date()})"
+        )
+    if hi < lo:
+        raise ValueError(
+            f"empty window: start {lo.date()} after end {hi.date()} (the data covers {data_lo.date()} .. {data_hi.date()})"
+        )
+    return lo, hi
+
+
 def cohort_retention(
     tx: pd.DataFrame,
     period: str = "M",
@@ -96,27 +125,11 @@ def cohort_retention(
     ------
     ValueError : unknown ``period`` or ``partial``, empty window.
     """
-    if period not in PERIODS:
-        raise ValueError(f"period must be one of {list(PERIODS)}, not {period!r}")
-    if partial not in {"drop", "flag"}:
-        raise ValueError(f"partial must be 'drop' or 'flag', not {partial!r}")
+    check_cohort_options(period, partial)
     S.require_columns(tx, (S.CUSTOMER_ID, S.ORDER_TS))
     S.require_non_empty(tx)
     ts = tx[S.ORDER_TS]
-    data_lo, data_hi = ts.min().normalize(), ts.max().normalize()
-    lo = data_lo if start is None else S.to_day(start, "start")
-    hi = data_hi if end is None else S.to_day(end, "end")
-    # the data cannot show activity after its last day: an end beyond it is clamped, so those
-    # periods are NaN (not observed) rather than 0 %, and the last real period may become partial
-    hi = min(hi, data_hi)
-    if hi < data_lo or lo > data_hi:
-        raise ValueError(
-            f"the window {lo.date()} .. {hi.date()} holds no transactions (the data covers {data_lo.date()} .. {data_hi.date()})"
-        )
-    if hi < lo:
-        raise ValueError(
-            f"empty window: start {lo.date()} after end {hi.date()} (the data covers {data_lo.date()} .. {data_hi.date()})"
-        )
+    lo, hi = activity_window(ts.min().normalize(), ts.max().normalize(), start, end)
 
     first = tx.groupby(S.CUSTOMER_ID)[S.ORDER_TS].min()
     cohort_of = _to_period(first, period)
