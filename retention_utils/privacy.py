@@ -42,6 +42,11 @@ from typing import Any
 
 import pandas as pd
 
+from . import schema as S
+
+#: Shortest accepted key from the environment (characters).
+MIN_KEY_LENGTH = 12
+
 #: Environment variable holding the pseudonymisation key of a user's own dataset.
 KEY_ENV = "RETENTION_PSEUDONYM_KEY"
 #: Prefix of every pseudonym, so a pseudonym is never mistaken for a raw id.
@@ -80,14 +85,24 @@ def pseudonym_key(config: Mapping[str, Any] | None = None, environ: Mapping[str,
     ``privacy:`` block.
     """
     environ = os.environ if environ is None else environ
-    block = dict((config or {}).get("privacy") or {})
+    raw_block = (config or {}).get("privacy") or {}
+    if not isinstance(raw_block, Mapping):
+        raise ValueError(f"privacy: must be a mapping such as privacy: {{pseudonymise: false}}, not {raw_block!r}")
+    block = dict(raw_block)
+    for flag in ("pseudonymise", "public_dataset"):
+        if flag in block and not isinstance(block[flag], bool):
+            raise ValueError(f"privacy: {flag}: must be true or false (a YAML boolean, unquoted), not {block[flag]!r}")
     unknown = set(block) - {"public_dataset", "pseudonym_key", "pseudonymise"}
     if unknown:
         raise ValueError(f"privacy: unknown key(s) {sorted(unknown)}; known: public_dataset, pseudonym_key, pseudonymise")
     if block.get("pseudonymise") is False:
         return PseudonymKey(None, "off (config)")
     env = environ.get(KEY_ENV, "")
-    if env:
+    if env.strip():
+        if len(env.strip()) < MIN_KEY_LENGTH:
+            raise PrivacyError(f"{KEY_ENV} is {len(env.strip())} character(s) long; use a secret of at least "
+                               f"{MIN_KEY_LENGTH} characters (a short key can be found by trying keys against one "
+                               "known id and its pseudonym)")
         return PseudonymKey(env.encode("utf-8"), "environment")
     if block.get("public_dataset") is True:
         fixed = block.get("pseudonym_key")
@@ -113,11 +128,15 @@ def pseudonymise(ids: pd.Series | pd.Index, key: PseudonymKey | bytes | str | No
     raw = key.key if isinstance(key, PseudonymKey) else (key.encode("utf-8") if isinstance(key, str) else key)
     if raw is None:
         return s.map(lambda v: None if pd.isna(v) else str(v))
-    uniq = pd.unique(s.dropna().astype(str))
+    if not raw.strip():
+        raise PrivacyError("an empty pseudonymisation key gives pseudonyms anyone can recompute; pass a secret "
+                           f"(privacy.pseudonym_key() reads it from {KEY_ENV}) or None to turn pseudonyms off")
+    canon = pd.Series(S.as_id(pd.Series(s.to_numpy())).to_numpy(), index=s.index, name=s.name)  # 7.0 and "7": one id
+    uniq = pd.unique(canon.dropna())
     table = {u: PREFIX + hmac.new(raw, u.encode("utf-8"), hashlib.sha256).hexdigest()[:DIGITS] for u in uniq}
     if len(set(table.values())) != len(table):
         raise PrivacyError("two customer ids received the same pseudonym; raise privacy.DIGITS")
-    return s.map(lambda v: None if pd.isna(v) else table[str(v)])
+    return canon.map(lambda v: None if pd.isna(v) else table[v])
 
 
 def suppress_small_cells(table: pd.DataFrame, count_column: str, min_cell: int = MIN_CELL,

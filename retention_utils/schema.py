@@ -63,6 +63,11 @@ PACKAGE_SIZE = "package_size"
 # Date strings such as "08/03/2014" read differently day-first and month-first.
 _AMBIGUOUS_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})\b"
 _AMBIGUOUS_DATE_ANYWHERE = r"(?<![\d/.\-])\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{1,2})(?![\d/.\-])"
+#: day and month as two one- or two-digit numbers separated by spaces (``"05 04 2017"``): ambiguous too
+_AMBIGUOUS_DATE_SPACED = r"^\s*\d{1,2}\s+\d{1,2}\s+\d{4}(?:\s|$)"
+#: a date without its day (``"2017-12"``, ``"12/2017"``, ``"Dec 2017"``, ``"2017"``): parsers would read
+#: the first day of the period, which is a guess
+_PARTIAL_DATE = (r"^\s*(?:\d{4}(?:[-/.]\d{1,2})?|\d{1,2}[-/.]\d{4}|[A-Za-z]{3,9}\.?,?\s+\d{4}|\d{4}\s+[A-Za-z]{3,9})\s*$")
 
 EXAMPLE_ROWS = 5
 
@@ -112,7 +117,7 @@ def is_ambiguous_day_month(values: pd.Series) -> bool:
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return False
     sample = values.dropna().astype(str)
-    return bool(sample.str.contains(_AMBIGUOUS_DATE_ANYWHERE).any())
+    return bool(sample.str.contains(_AMBIGUOUS_DATE_ANYWHERE).any() or sample.str.contains(_AMBIGUOUS_DATE_SPACED).any())
 
 
 _RELATIVE_WORDS = r"^\s*(today|now|yesterday|tomorrow)\s*$"
@@ -237,7 +242,7 @@ def parse_timestamps(
     else:
         if date_format is None and is_ambiguous_day_month(values):
             first = values.dropna().astype(str)
-            example = first[first.str.contains(_AMBIGUOUS_DATE_ANYWHERE)].iloc[0]
+            example = first[first.str.contains(_AMBIGUOUS_DATE_ANYWHERE) | first.str.contains(_AMBIGUOUS_DATE_SPACED)].iloc[0]
             raise SchemaError(
                 f"column {column!r}: dates such as {example!r} read differently day-first "
                 f"and month-first. {_format_hint(example)}"
@@ -256,6 +261,13 @@ def parse_timestamps(
         relative = values.notna() & text.str.match(_RELATIVE_WORDS, case=False)
         if relative.any():
             raise SchemaError(f"column {column!r}: relative dates are not timestamps: " + _examples(values.to_frame(column), relative))
+        partial = values.notna() & text.str.match(_PARTIAL_DATE)
+        if date_format is None and partial.any():
+            raise SchemaError(
+                f"column {column!r}: dates without a day (e.g. {str(values[partial].iloc[0])!r}) would be read as the first "
+                "day of the period, a guess; give full dates such as '2017-12-31' (or date_format: in the dataset "
+                "config's source when the file really holds months): " + _examples(values.to_frame(column), partial, column)
+            )
         if tz is not None:
             naive = values.notna() & ~text.str.contains(_OFFSET, regex=True)
             if naive.any():
@@ -334,7 +346,15 @@ def to_day(value: DateLike, what: str = "date") -> pd.Timestamp:
     ``TypeError`` for ``None``, numbers and other types.
     """
     if isinstance(value, str):
-        return parse_timestamps(pd.Series([value], dtype=object), what).iloc[0].normalize()
+        iso = "give it as ISO text 'YYYY-MM-DD' (e.g. '2017-09-30') or a datetime.date"
+        if re.search(_AMBIGUOUS_DATE_ANYWHERE, value) or re.search(_AMBIGUOUS_DATE_SPACED, value):
+            raise SchemaError(f"{what} {value!r} reads differently day-first and month-first; {iso}")
+        if re.match(_PARTIAL_DATE, value):
+            raise SchemaError(f"{what} {value!r} has no day (it would be read as the first day of the period); {iso}")
+        try:
+            return parse_timestamps(pd.Series([value], dtype=object), what).iloc[0].normalize()
+        except SchemaError:
+            raise SchemaError(f"{what} {value!r} is not a date; {iso}") from None
     if isinstance(value, bool) or value is None or not isinstance(value, date | np.datetime64):
         raise TypeError(f"{what} must be a date (datetime.date, pandas Timestamp or an ISO string such as "
                         f"'2017-09-30'), got {value!r} of type {type(value).__name__}")
@@ -402,6 +422,8 @@ def as_id(values: pd.Series) -> pd.Series:
 
 _as_id = as_id
 
+#: a number written with a thousands comma and an optional decimal point (``"1,234.50"``)
+_THOUSANDS_COMMA = r"^\s*[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?\s*$"
 #: a number written with a decimal comma (``"19,90"``, ``"1.234,50"``)
 _DECIMAL_COMMA = r"^\s*[+-]?(?:\d{1,3}(?:[.\s]\d{3})+|\d+),\d+\s*$"
 
@@ -419,6 +441,9 @@ def to_float(values: pd.Series, column: str) -> pd.Series:
             dotted = shown.str.contains(r"\d\.\d{3}", regex=True).any()
             hint = (" They look like numbers with a decimal comma (e.g. " + repr(shown.iloc[0]) + "): set decimal: ','"
                     + (" and thousands: '.'" if dotted else "") + " in the dataset config's source (decimal=',' in Python).")
+        elif shown.str.match(_THOUSANDS_COMMA).mean() >= 0.5:
+            hint = (" They look like numbers with a thousands comma (e.g. " + repr(shown.iloc[0]) + "): set thousands: ','"
+                    " in the dataset config's source (thousands=',' in Python).")
         raise SchemaError(f"column {column!r}: values that are not numbers.{hint} " + _examples(values.to_frame(column), bad))
     return num.astype("float64")
 
@@ -583,36 +608,62 @@ def _check_layout(table: pd.DataFrame, columns: Iterable[str], what: str) -> Non
         raise ValueError(f"{what} columns must be {list(columns)}, got {list(table.columns)}")
 
 
+def _claim_same_layout(p: Path, columns: list[str], parquet: bool) -> None:
+    """Without a manifest, overwrite only an earlier export of the same table: ``FileExistsError`` when
+    ``p`` exists and its header (CSV) or schema (Parquet) is not exactly ``columns``."""
+    if not p.exists():
+        return
+    if p.is_dir():
+        raise IsADirectoryError(f"{p} is a folder; give the path of a file to write")
+    try:
+        if parquet:
+            import pyarrow.parquet as pq
+
+            found = list(pq.read_schema(p).names)
+        else:
+            with open(p, encoding="utf-8", newline="") as fh:
+                found = fh.readline().rstrip("\r\n").split(",")
+    except Exception:  # noqa: BLE001 - unreadable as our layout: not ours
+        found = None
+    if found != columns:
+        raise FileExistsError(f"{p} exists and is not an earlier export of this table (its columns differ); "
+                              "move it away or give another path")
+
+
+def _write_checked(table: pd.DataFrame, path: str | Path, columns: Iterable[str], what: str, manifest: bool,
+                   parquet: bool) -> Path:
+    cols = list(columns)
+    _check_layout(table, cols, what)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if manifest:
+        claim_export_path(p)
+    else:
+        _claim_same_layout(p, cols, parquet)
+    if parquet:
+        table.to_parquet(p, index=False, engine="pyarrow")
+    else:
+        table.to_csv(p, index=False, float_format="%.10g")
+    if manifest:
+        record_export(p)
+    return p
+
+
 def write_checked_csv(table: pd.DataFrame, path: str | Path, columns: Iterable[str], what: str,
                       manifest: bool = False) -> Path:
     """Write a table meant for other tools (e.g. the retention playbook) as CSV: UTF-8, header, no
     index, floats with 10 significant digits, missing values as empty fields; creates the folder.
 
     Raises ``ValueError`` when ``table``'s columns are not exactly ``columns`` in that order, so a
-    reader can rely on the layout. With ``manifest=True`` the file is written only if
-    :func:`claim_export_path` allows it (``FileExistsError`` otherwise: an export never overwrites a
-    file it did not write) and is then recorded in the folder's manifest. Returns the path written.
+    reader can rely on the layout. An existing file is never overwritten blindly (``FileExistsError``):
+    with ``manifest=True`` only if :func:`claim_export_path` allows it (a file this package wrote,
+    unchanged since; the file is then recorded in the folder's manifest), otherwise only when it is an
+    earlier export of the same table (same header). Returns the path written.
     """
-    _check_layout(table, columns, what)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    if manifest:
-        claim_export_path(p)
-    table.to_csv(p, index=False, float_format="%.10g")
-    if manifest:
-        record_export(p)
-    return p
+    return _write_checked(table, path, columns, what, manifest, parquet=False)
 
 
 def write_checked_parquet(table: pd.DataFrame, path: str | Path, columns: Iterable[str], what: str,
                           manifest: bool = False) -> Path:
     """:func:`write_checked_csv` for Parquet (pyarrow, no index, column dtypes kept)."""
-    _check_layout(table, columns, what)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    if manifest:
-        claim_export_path(p)
-    table.to_parquet(p, index=False, engine="pyarrow")
-    if manifest:
-        record_export(p)
-    return p
+    return _write_checked(table, path, columns, what, manifest, parquet=True)

@@ -416,7 +416,7 @@ def test_no_leakage_changing_the_future_moves_nothing(shop):
 
 def test_exports_carry_no_raw_id(shop, tmp_path):
     ds, prep, pb = shop
-    key = privacy.pseudonym_key({"name": "shop"}, {privacy.KEY_ENV: "secret"})
+    key = privacy.pseudonym_key({"name": "shop"}, {privacy.KEY_ENV: "secret-of-the-shop"})
     lists = PB.contact_lists(pb, 10, key=key)
     summary = EX.summary_table(lists, list_sizes(pb.assigned), pb.assigned.attrs["eligible"], "x", 30, 10, "per_scenario",
                                PB.RECOMMENDATION_MODEL, pb.notes)

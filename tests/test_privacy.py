@@ -17,8 +17,8 @@ def test_pseudonym_is_keyed_hmac_sha256_truncated():
 
 
 def test_key_from_environment_then_public_config_then_error():
-    env = {P.KEY_ENV: "secret"}
-    assert P.pseudonym_key({"name": "shop"}, env).key == b"secret"
+    env = {P.KEY_ENV: "secret-of-the-shop"}
+    assert P.pseudonym_key({"name": "shop"}, env).key == b"secret-of-the-shop"
     public = {"name": "cj", "privacy": {"public_dataset": True, "pseudonym_key": "fixed"}}
     assert P.pseudonym_key(public, {}).key == b"fixed"
     assert P.pseudonym_key(public, {}).source.startswith("config")
@@ -66,3 +66,22 @@ def test_pseudonymise_table_column_or_index():
     assert list(idx.index) == out["customer_id"].tolist() and idx.index.name == "customer_id"
     with pytest.raises(KeyError):
         P.pseudonymise_table(t, b"k", column="household")
+
+
+def test_empty_or_short_keys_are_refused():
+    with pytest.raises(P.PrivacyError, match="empty pseudonymisation key"):
+        P.pseudonymise(pd.Series(["42"]), "")
+    with pytest.raises(P.PrivacyError, match="empty pseudonymisation key"):
+        P.pseudonymise(pd.Series(["42"]), b"  ")
+    with pytest.raises(P.PrivacyError, match="at least 12 characters"):
+        P.pseudonym_key({"name": "shop"}, {P.KEY_ENV: "short"})
+    with pytest.raises(P.PrivacyError, match="no pseudonymisation key"):
+        P.pseudonym_key({"name": "shop"}, {P.KEY_ENV: "   "})  # white space only counts as unset
+
+
+def test_one_id_one_pseudonym_however_it_was_read():
+    # the schema's id rule: 17850.0 (a float column) and "17850" are the same customer; "007" keeps its zeros
+    out = P.pseudonymise(pd.Series([17850.0, "17850", " 17850 ", "007", "7"], dtype=object), b"k")
+    assert out.iloc[0] == out.iloc[1] == out.iloc[2]
+    assert out.iloc[3] != out.iloc[4]
+    assert out.iloc[0] == "c_" + hmac.new(b"k", b"17850", hashlib.sha256).hexdigest()[:16]

@@ -277,7 +277,7 @@ def test_check_prints_the_cleaning_report_and_the_window(tmp_path, capsys, monke
     assert out.strip().endswith("ok (2 warnings)")
     assert reports.main(["check", "--dataset", str(cfg), "-p", "OBSERVATION_END", "2010-12-01"]) == 0
     assert "ok (1 warning)" in capsys.readouterr().out
-    monkeypatch.setenv("RETENTION_PSEUDONYM_KEY", "k")
+    monkeypatch.setenv("RETENTION_PSEUDONYM_KEY", "key-of-the-test-shop")
     assert check_dataset(str(cfg), [("2010-12-01", "2010-12-01")]).warnings == []
 
 
@@ -287,7 +287,7 @@ def test_check_and_run_stop_with_the_full_message_before_any_kernel(tmp_path, ca
     err = capsys.readouterr().err
     assert err.startswith("error: bestellungen.csv: read with sep ',', the file has a single column") and "sep: ';'" in err
     # the runner checks first: exit 2, the same message, and no notebook was executed
-    monkeypatch.setenv("RETENTION_PSEUDONYM_KEY", "k")
+    monkeypatch.setenv("RETENTION_PSEUDONYM_KEY", "key-of-the-test-shop")
     out = tmp_path / "out"
     assert reports.main(["run", "--dataset", str(cfg), "--notebooks", "01", "--output-dir", str(out)]) == 2
     assert "sep: ';'" in capsys.readouterr().err
@@ -348,3 +348,88 @@ def test_numbers_and_dates_hints_do_not_fire_on_good_data():
         S.to_float(pd.Series(["abc", "1"]), "revenue")
     assert "decimal" not in str(err.value)
     assert np.isnan(S.to_float(pd.Series([None], dtype=object), "x").iloc[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# 8. inputs that used to pass silently or fail deep (found by a bad-input review)
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("values", "match"), [
+    (["13 03 2024", "01 03 2024"], "read differently day-first and month-first"),  # spaces as separators
+    (["2024-03", "2024-04"], "dates without a day"),
+    (["Dec 2017", "Jan 2018"], "dates without a day"),
+])
+def test_dates_that_would_be_guessed_are_refused(values, match):
+    with pytest.raises(S.SchemaError, match=match):
+        S.parse_timestamps(pd.Series(values, dtype=object), "order_ts")
+
+
+@pytest.mark.parametrize("value", ["05 04 2017", "2017-12", "Dec 2017", "2017"])
+def test_date_arguments_that_would_be_guessed_are_refused(value):
+    with pytest.raises(S.SchemaError, match="ISO text 'YYYY-MM-DD'"):
+        S.to_day(value, "OBSERVATION_END")
+    assert S.to_day("31 Dec 2017") == pd.Timestamp("2017-12-31")  # a month name settles the order
+
+
+def test_number_separators_must_match_the_file():
+    from retention_utils.data.datasets import _to_number_text
+
+    ok = _to_number_text(pd.Series(["1.234,50", "12,00", "1.000.000,5"]), ",", ".", "revenue")
+    assert ok.tolist() == ["1234.50", "12.00", "1000000.5"]
+    with pytest.raises(S.SchemaError, match="do not use '.' as a thousands separator"):
+        _to_number_text(pd.Series(["1.234,50", "12.50"]), ",", ".", "revenue")  # 12.50 would become 1250
+    with pytest.raises(ValueError, match="also the decimal mark"):
+        _to_number_text(pd.Series(["12.50"]), None, ".", "revenue")
+    with pytest.raises(S.SchemaError, match="set thousands: ','"):
+        S.to_float(pd.Series(["1,234.50", "2,000.00"]), "revenue")
+
+
+def test_exports_never_overwrite_a_foreign_file(tmp_path):
+    cols = ["customer_id", "score"]
+    t = pd.DataFrame({"customer_id": ["c_1"], "score": [0.5]})
+    ours = S.write_checked_csv(t, tmp_path / "scores.csv", cols, "scores")
+    S.write_checked_csv(t.assign(score=0.7), ours, cols, "scores")  # an earlier export of the same table
+    assert pd.read_csv(ours)["score"].tolist() == [0.7]
+    foreign = tmp_path / "transactions.csv"
+    foreign.write_text("cust,order\n1,2\n", encoding="utf-8")
+    with pytest.raises(FileExistsError, match="not an earlier export"):
+        S.write_checked_csv(t, foreign, cols, "scores")
+    assert foreign.read_text(encoding="utf-8") == "cust,order\n1,2\n"
+
+
+def test_summary_refuses_missing_amounts_and_text_timestamps():
+    tx = pd.DataFrame({"customer_id": ["a", "a"], "order_id": ["o1", "o2"],
+                       "order_ts": pd.to_datetime(["2024-01-01", "2024-01-05"]), "revenue": [5.0, np.nan]})
+    with pytest.raises(S.SchemaError, match="missing amount would count as 0"):
+        customer_summary(tx)
+    with pytest.raises(S.SchemaError, match="order_ts must be datetime64"):
+        customer_summary(tx.assign(revenue=[5.0, 1.0], order_ts=["2024-01-01", "2024-01-05"]))
+
+
+def test_runner_refuses_empty_options_and_unsafe_names(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RETENTION_PSEUDONYM_KEY", "key-of-the-test-shop")
+    cfg = F.write_online_retail(tmp_path)
+    assert reports.main(["run", "--dataset", str(cfg), "--output-dir", ""]) == 2
+    assert "--output-dir is empty" in capsys.readouterr().err
+    assert reports.main(["run", "--dataset", str(cfg), "--notebooks", ""]) == 2
+    assert "--notebooks is empty" in capsys.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    assert reports.main(["run", "--dataset", str(cfg), "--output-dir", str(afile)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    bad = tmp_path / "escape.yaml"
+    bad.write_text(cfg.read_text(encoding="utf-8").replace("name: online_retail", "name: ../../escape"), encoding="utf-8")
+    assert "name: ../../escape" in bad.read_text(encoding="utf-8")
+    assert reports.main(["check", "--dataset", str(bad)]) == 2
+    assert "must be a plain folder name" in capsys.readouterr().err
+
+
+def test_runner_stops_before_any_kernel_when_an_exporting_notebook_has_no_key(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RETENTION_PSEUDONYM_KEY", raising=False)
+    cfg = F.write_online_retail(tmp_path)
+    out = tmp_path / "out"
+    assert reports.main(["run", "--dataset", str(cfg), "--notebooks", "04", "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "RETENTION_PSEUDONYM_KEY" in err and "need it: 04_repurchase_prediction" in err
+    assert not out.exists()

@@ -159,7 +159,8 @@ def check_dataset(
         key = pseudonym_key(cfg)
         privacy, ok = f"key from the {key.source}" if key.enabled else "off (privacy: pseudonymise: false)", True
     except PrivacyError as err:
-        privacy, ok = (f"{err} Notebooks that show or export customer ids (02, 04, 05, 06) will stop until then.",
+        privacy, ok = (f"{err} Notebooks that export customer ids (04, 06, 08, 09) will stop until then; pages show "
+                       "neutral labels instead of ids.",
                        False)
     return DatasetCheck(
         name=str(cfg.get("name")), title=str(cfg.get("title", cfg.get("name"))), path=str(cfg.get("_path", "(dict)")),

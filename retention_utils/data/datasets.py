@@ -59,11 +59,19 @@ def load_config(dataset: str | os.PathLike) -> dict[str, Any]:
     by the report runner) and ``notebooks`` (run order, with per-notebook parameters).
     """
     path = config_path(dataset)
-    with open(path, encoding="utf-8") as fh:
-        cfg = yaml.safe_load(fh) or {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            cfg = yaml.safe_load(fh) or {}
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: a date-shaped value that is no date (2024-13-01)
+        first = " ".join(str(err).split())
+        raise ValueError(f"{path}: not a readable YAML dataset config ({first})") from err
     if not isinstance(cfg, dict) or "source" not in cfg:
         raise ValueError(f"{path}: a dataset config needs a 'source:' block")
     cfg.setdefault("name", path.stem)
+    name = cfg["name"]
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or ".." in name:
+        raise ValueError(f"{path}: name: {name!r} must be a plain folder name (letters, digits, '_', '-', '.'; it names "
+                         "the report folder), e.g. name: my_shop")
     cfg["_path"] = str(path)
     return cfg
 
@@ -365,6 +373,9 @@ def _read_table(path: Path, **read_kwargs: Any) -> pd.DataFrame:
             raise S.SchemaError(f"{path}: the file is empty (no header, no rows)") from err
         except UnicodeDecodeError as err:
             raise S.SchemaError(f"{path}: not UTF-8 text ({err.reason}); give its encoding, e.g. encoding: latin-1") from err
+        except LookupError as err:  # an encoding name Python does not know
+            raise S.SchemaError(f"{path.name}: encoding: {read_kwargs.get('encoding')!r} is not a known text encoding; use "
+                                "e.g. utf-8, utf-8-sig, latin-1 or cp1252") from err
         except pd.errors.ParserError as err:
             raise S.SchemaError(f"{path}: cannot be read as {sep!r}-separated text ({str(err).strip()}); check sep: "
                                 "in the dataset config's source") from err
@@ -406,11 +417,31 @@ def _mapping(columns: dict[str, str] | str | os.PathLike | None, base: Path | No
     return _mapping(loaded.get("columns", loaded) if isinstance(loaded, dict) else loaded)
 
 
-def _to_number_text(values: pd.Series, decimal: str | None, thousands: str | None) -> pd.Series:
-    """Apply a file's decimal and thousands separators to a text column of numbers."""
+def _to_number_text(values: pd.Series, decimal: str | None, thousands: str | None, column: str = "") -> pd.Series:
+    """Apply a file's decimal and thousands separators to a text column of numbers.
+
+    Raises ``ValueError`` when ``thousands`` equals the decimal mark (``decimal``, default ``"."``), and
+    :class:`~retention_utils.schema.SchemaError` when a value uses ``thousands`` other than between
+    groups of three digits (``"12.50"`` with ``thousands: "."``): removing it would multiply the amount
+    silently, so the separators set do not match the file."""
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return values
+    mark = decimal or "."
+    if thousands and thousands == mark:
+        raise ValueError(f"thousands: {thousands!r} is also the decimal mark (decimal: {mark!r}); set one of them to "
+                         "what the file uses, e.g. decimal: ',' with thousands: '.'")
     out = values
+    if thousands:
+        t, d = re.escape(thousands), re.escape(mark)
+        grouped = rf"^\s*[+-]?\d{{1,3}}(?:{t}\d{{3}})+(?:{d}\d+)?\s*$"
+        text = values.dropna().astype(str)
+        wrong = text[text.str.contains(thousands, regex=False) & ~text.str.match(grouped)]
+        if len(wrong):
+            raise S.SchemaError(
+                f"column {column!r}: values such as {wrong.iloc[0]!r} do not use {thousands!r} as a thousands separator "
+                f"(groups of three digits), so thousands: {thousands!r} would change the amounts; check thousands: and "
+                f"decimal: in the dataset config's source ({len(wrong):,} value(s))"
+            )
     if thousands:
         out = out.str.replace(thousands, "", regex=False)
     if decimal and decimal != ".":
@@ -627,7 +658,7 @@ def load_transactions_file(
     df = S.rename_columns(df, mapping)
     for col in (S.QUANTITY, S.REVENUE, UNIT_PRICE):
         if col in df and (decimal or thousands):
-            df[col] = _to_number_text(df[col], decimal, thousands)
+            df[col] = _to_number_text(df[col], decimal, thousands, col)
     fill = dict(fill or {})
     bad_fill = sorted(set(fill) - set(FILLABLE))
     if bad_fill:

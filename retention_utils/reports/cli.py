@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from ..privacy import PrivacyError
 from .params import ParameterError, parse_cli_parameters
 from .runner import NOTEBOOK_DIR, WINDOW_PARAMETERS, DatasetCheckError, refresh_notebook, run_reports
 
@@ -51,8 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..data.datasets import config_dir
 
         for p in sorted(config_dir().glob("*.yaml")):
-            cfg = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-            print(f"{p.stem:24s} {cfg.get('title', '')}")
+            try:
+                cfg = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+                title = cfg.get("title", "") if isinstance(cfg, dict) else ""
+            except (yaml.YAMLError, ValueError, UnicodeDecodeError) as err:
+                title = f"(unreadable: {' '.join(str(err).split())[:80]})"
+            print(f"{p.stem:24s} {title}")
         return 0
     if args.cmd == "refresh":
         paths = [Path(p) for p in args.paths] or sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -65,13 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.cmd == "check":
         return _check(args)
+    if args.output_dir is not None and not str(args.output_dir).strip():
+        print("error: --output-dir is empty; give a folder (or leave the option out for reports/)", file=sys.stderr)
+        return 2
+    if args.notebooks is not None and not any(str(n).strip() for n in args.notebooks):
+        print("error: --notebooks is empty; give notebook names or prefixes (or leave the option out for all)", file=sys.stderr)
+        return 2
+    if args.output_dir is not None and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        print(f"error: --output-dir {args.output_dir} is a file, not a folder", file=sys.stderr)
+        return 2
     try:
         result = run_reports(args.dataset, args.notebooks, parse_cli_parameters(args.parameter), args.output_dir,
                              engine=args.engine)
     except DatasetCheckError as err:
         _print_error(err)
         return 2
-    except (ParameterError, ValueError, FileNotFoundError) as err:
+    except (ParameterError, ValueError, FileNotFoundError, LookupError, PrivacyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"error: {first}", file=sys.stderr)
         return 2
@@ -104,7 +118,7 @@ def _check(args: argparse.Namespace) -> int:
                 raise ParameterError(f"check: -p {name}: only {list(WINDOW_PARAMETERS)} can be set here")
             window[name] = None if value.strip() in {"None", "null", "~"} else value
         result = check_dataset(cfg, [(window.get(WINDOW_PARAMETERS[0]), window.get(WINDOW_PARAMETERS[1]))])
-    except (ParameterError, ValueError, FileNotFoundError, KeyError) as err:
+    except (ParameterError, ValueError, FileNotFoundError, LookupError, TypeError) as err:
         _print_error(err)
         return 2
     print(result.text())

@@ -217,7 +217,8 @@ def coerce(name: str, value: Any, declared: str, notebook: str = "notebook") -> 
     except ParameterError as err:
         raise ParameterError(f"{notebook}: {err}") from None
     except (ValueError, TypeError, OverflowError) as err:
-        raise ParameterError(f"{notebook}: parameter {name} = {value!r} is not a valid {want}") from err
+        why = f": {err}" if base == "date" else ""  # the date rule says what is wrong (ambiguous, no day, ...)
+        raise ParameterError(f"{notebook}: parameter {name} = {value!r} is not a valid {want}{why}") from err
     if isinstance(value, CliText):
         parsed = _yaml(name, str(value), "value") if str(value).strip() else str(value)
         return _plain(name, parsed)

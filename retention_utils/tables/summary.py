@@ -72,6 +72,14 @@ def _check(tx: pd.DataFrame, observation_end: DateLike | None) -> tuple[pd.DataF
     S.require_non_empty(tx)
     if tx[S.CUSTOMER_ID].isna().any():
         raise S.SchemaError("transactions have null customer ids; clean them first (clean_transactions)")
+    if not pd.api.types.is_datetime64_any_dtype(tx[S.ORDER_TS]):
+        raise S.SchemaError(f"transactions: order_ts must be datetime64, not {tx[S.ORDER_TS].dtype}; parse it with "
+                            "schema.parse_timestamps (or load through data.datasets.load_dataset)")
+    if not pd.api.types.is_numeric_dtype(tx[S.REVENUE]) or tx[S.REVENUE].isna().any():
+        bad = (tx[S.REVENUE].isna() | pd.to_numeric(tx[S.REVENUE], errors="coerce").isna()).to_numpy()
+        raise S.SchemaError("transactions: revenue must be numbers without missing values (a missing amount would "
+                            "count as 0); clean them first (clean_transactions, fill: in a dataset config): "
+                            + S._examples(tx, bad, S.REVENUE))
     last_day = tx[S.ORDER_TS].max().normalize()
     end = last_day if observation_end is None else to_day(observation_end, "observation_end")
     late = tx[S.ORDER_TS] >= end + pd.Timedelta(days=1)
