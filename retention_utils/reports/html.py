@@ -82,10 +82,9 @@ def to_html(executed: Path, target: Path, parameters: Mapping[str, Any] | None =
     problems = [f"output the page cannot show ({p})" for p in unrenderable_outputs(nb)]
     problems += [f"TeX the offline page cannot typeset ({p})" for p in tex_in_markdown(nb)]
     head = []
-    if parameters:
-        items = "".join(f"<li><code>{html.escape(k)} = {html.escape(F.number(v) if not isinstance(v, str) else repr(v))}</code></li>"
-                        for k, v in parameters.items())
-        head.append(f"<details><summary>Parameters</summary><ul>{items}</ul></details>")
+    panel = parameters_panel(executed, parameters or {})
+    if panel:
+        head.append(panel)
     if problems:
         items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
         head.append(f'<div style="color:#cf222e"><strong>This page is incomplete:</strong><ul>{items}</ul></div>')
@@ -107,6 +106,33 @@ def to_html(executed: Path, target: Path, parameters: Mapping[str, Any] | None =
     tmp.write_text(body, encoding="utf-8")
     tmp.replace(target)
     return problems
+
+
+def parameters_panel(executed: Path, injected: Mapping[str, Any]) -> str:
+    """The page's parameter table: every parameter the notebook declares, with the value it ran with
+    (``injected`` by the runner, else the declared default), where the value came from and the
+    declaration's comment, so the prose's parameter names resolve on the page. Empty when the notebook
+    declares none and nothing was injected."""
+    from .params import declared_parameters
+
+    try:
+        declared = declared_parameters(executed)
+    except ValueError:
+        declared = {}
+    rows = []
+    for name in list(declared) + [k for k in injected if k not in declared]:
+        if name in injected:
+            v = injected[name]
+            shown, origin = (repr(v) if isinstance(v, str) else str(v)), "this run"  # as given: a setting, not a result
+        else:
+            shown, origin = declared[name]["default"], "notebook default"
+        meaning = declared.get(name, {}).get("help", "")
+        rows.append(f"<tr><td><code>{html.escape(name)}</code></td><td><code>{html.escape(shown)}</code></td>"
+                    f"<td>{origin}</td><td>{html.escape(meaning)}</td></tr>")
+    if not rows:
+        return ""
+    return ("<details open><summary>Parameters</summary><table><thead><tr><th>parameter</th><th>value</th>"
+            "<th>set by</th><th>meaning</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></details>")
 
 
 def format_record(value: Any) -> str:
