@@ -81,6 +81,11 @@ def to_html(executed: Path, target: Path, parameters: Mapping[str, Any] | None =
     nb = nbformat.read(str(executed), as_version=4)
     problems = [f"output the page cannot show ({p})" for p in unrenderable_outputs(nb)]
     problems += [f"TeX the offline page cannot typeset ({p})" for p in tex_in_markdown(nb)]
+    for c in nb.cells:  # headline numbers read as on the index (rounded by the one rule), not as Python reprs
+        for o in c.get("outputs", []):
+            rec = o.get("data", {}).get(RECORD_MIME)
+            if isinstance(rec, dict) and "name" in rec:
+                o["data"]["text/plain"] = f"{rec['name']} = {format_record(rec.get('value'))}"
     head = []
     panel = parameters_panel(executed, parameters or {})
     if panel:
