@@ -202,3 +202,19 @@ def test_export_never_overwrites_a_file_it_did_not_write(tmp_path, name):
     with pytest.raises(FileExistsError, match="was not written by"):
         X.write_household_effects(t, tmp_path)
     assert (tmp_path / name).read_text(encoding="utf-8").startswith("customer_id,something_else")
+
+
+def test_credibility_verdicts_by_hand():
+    idx = ["fails", "supported", "none", "wide", "disagree", "missing"]
+    effect = pd.DataFrame({"estimate": [6.0, 8.0, 1.0, 6.0, 6.0, 6.0], "ci_low": [3.0, 5.0, -2.0, 3.0, 3.0, 3.0],
+                           "ci_high": [9.0, 11.0, 4.0, 9.0, 9.0, 9.0]}, index=idx)
+    placebo = pd.DataFrame({"estimate": [7.9, 0.5, 0.2, 1.0, 0.5, np.nan], "ci_low": [2.6, -2.0, -1.0, -17.0, -2.0, np.nan],
+                            "ci_high": [13.1, 3.0, 1.5, 19.0, 3.0, np.nan]}, index=idx)
+    did = pd.DataFrame({"ci_low": [-4.0, 2.0, -3.0, 0.0, 7.0, 0.0], "ci_high": [4.0, 12.0, 5.0, 10.0, 12.0, 10.0]}, index=idx)
+    base = pd.Series([40.0, 32.0, 20.0, 30.0, 30.0, 30.0], index=idx)
+    v = E.credibility_verdicts(effect, placebo, did, base)
+    assert v["placebo"].tolist() == ["fails", "passes", "passes", "too wide", "passes", "not estimable"]
+    assert v["did_agrees"].tolist() == [False, True, True, True, False, True]
+    assert v["verdict"].tolist() == ["not credible", "supported", "no effect shown", "inconclusive", "inconclusive", "inconclusive"]
+    assert v.loc["fails", "share_of_baseline"] == pytest.approx(0.15)
+    assert v.loc["supported", "share_of_baseline"] == pytest.approx(0.25)

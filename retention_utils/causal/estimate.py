@@ -294,3 +294,60 @@ def _flatten(res: pd.DataFrame) -> pd.DataFrame:
     cols = {c[-1]: c for c in res.columns}
     return pd.DataFrame({"att": res[cols["ATT"]], "std_error": res[cols["std_error"]],
                          "ci_low": res[cols["lower"]], "ci_high": res[cols["upper"]]}, index=res.index)
+
+
+# ------------------------------------------------------------------------------------------------
+# reading the designs together
+# ------------------------------------------------------------------------------------------------
+
+VERDICT_COLUMNS = ("estimate", "ci_low", "ci_high", "share_of_baseline", "placebo", "did_agrees", "verdict")
+
+
+def credibility_verdicts(effect: pd.DataFrame, placebo: pd.DataFrame, did: pd.DataFrame,
+                         baseline: pd.Series) -> pd.DataFrame:
+    """One verdict per campaign type from the checks of notebook 09, by a stated rule.
+
+    Inputs are indexed by campaign type: ``effect`` (the main estimate: ``estimate``, ``ci_low``,
+    ``ci_high``), ``placebo`` (the same estimator at placebo dates: ``estimate``, ``ci_low``, ``ci_high``,
+    NaN when not estimable), ``did`` (the staggered DiD: ``ci_low``, ``ci_high``) and ``baseline`` (the
+    treated households' outcome before the campaign, same unit). Returns :data:`VERDICT_COLUMNS`:
+    ``share_of_baseline`` = estimate / baseline; ``placebo`` one of ``"passes"`` (interval covers 0 and
+    its half-width is at most the larger of the estimate's size and the estimate's own half-width),
+    ``"too wide"`` (covers 0 but could hide a bias of the estimate's size), ``"fails"`` (excludes 0),
+    ``"not estimable"``; ``did_agrees`` whether the DiD
+    interval contains the estimate; ``verdict``:
+
+    * ``"not credible"``: the placebo fails (a difference where there can be no effect);
+    * ``"supported"``: the placebo passes, the DiD agrees and the estimate's interval excludes 0;
+    * ``"no effect shown"``: the placebo passes, the DiD agrees, the interval covers 0;
+    * ``"inconclusive"``: anything else (placebo too wide or not estimable, or the designs disagree).
+
+    The rule follows the falsification logic of Imbens & Rubin (2015, ch. 21: pseudo-outcomes and
+    placebo treatments) and the design-triangulation advice of Lawlor, Tilling & Davey Smith (2016,
+    Int. J. Epidemiology 45:1866). Raises ``KeyError`` when a type of ``effect`` is missing elsewhere.
+    """
+    rows = {}
+    for t in effect.index:
+        e, p, d = effect.loc[t], placebo.loc[t], did.loc[t]
+        if pd.isna(p["estimate"]):
+            pl = "not estimable"
+        elif not p["ci_low"] <= 0 <= p["ci_high"]:
+            pl = "fails"
+        elif (p["ci_high"] - p["ci_low"]) / 2 > max(abs(e["estimate"]), (e["ci_high"] - e["ci_low"]) / 2):
+            pl = "too wide"
+        else:
+            pl = "passes"
+        agrees = bool(d["ci_low"] <= e["estimate"] <= d["ci_high"])
+        if pl == "fails":
+            verdict = "not credible"
+        elif pl == "passes" and agrees:
+            verdict = "supported" if not e["ci_low"] <= 0 <= e["ci_high"] else "no effect shown"
+        else:
+            verdict = "inconclusive"
+        base = float(baseline.loc[t])
+        rows[t] = {"estimate": float(e["estimate"]), "ci_low": float(e["ci_low"]), "ci_high": float(e["ci_high"]),
+                   "share_of_baseline": float(e["estimate"]) / base if base else np.nan,
+                   "placebo": pl, "did_agrees": agrees, "verdict": verdict}
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=list(VERDICT_COLUMNS))
+    out.index.name = "campaign_type"
+    return out
