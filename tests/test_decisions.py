@@ -456,3 +456,18 @@ def test_order_table_sums_lines():
     o = SG.order_table(tx)
     assert o[S.REVENUE].tolist() == [3.75, 4.0] and o[S.CUSTOMER_ID].tolist() == ["a", "b"]
     assert raw_id(3) == "hh-0003-raw"
+
+
+def test_forecast_skill_is_the_rolling_origin_backtest_per_department():
+    rng = np.random.default_rng(0)
+    weeks = pd.date_range("2017-01-02", periods=40, freq="W-MON", name="week_start")
+    noise = 100 + rng.normal(0, 10, 40)  # white noise around a level: smoothing beats last week's value
+    weekly = pd.DataFrame({"NOISE": noise, "WALK": 100 + np.cumsum(rng.normal(0, 10, 40))}, index=weeks)
+    weekly.columns.name = S.DEPARTMENT
+    skill = SE.forecast_skill(weekly, 8, 1, 2)
+    manual = SE.backtest(weekly, [24, 32], 8, 1).groupby(S.DEPARTMENT)[["mase_ets", "mase_naive"]].mean()
+    assert skill[["mase_ets", "mase_naive"]].to_numpy() == pytest.approx(manual.to_numpy())
+    assert skill["origins"].tolist() == [2, 2]
+    assert skill.loc["NOISE", "skilled"]
+    assert skill["skilled"].tolist() == (manual["mase_ets"] < manual["mase_naive"]).tolist()
+    assert SE.forecast_skill(weekly.iloc[:15], 8, 1, 2).empty  # no origin with 8 history weeks and 8 actual weeks

@@ -114,6 +114,7 @@ class PlaybookSettings:
     season_length_weeks: int = 1
     forecast_departments: int = 10
     rising_min_growth: float = 0.02
+    skill_origins: int = 2
     affinity_weeks: int = 13
     holiday_calendar: str = "US"
     n_products: int = 5
@@ -151,6 +152,7 @@ class Playbook:
     rising: pd.Series
     affinity: pd.DataFrame
     notes: dict[str, str] = field(default_factory=dict)
+    skill: pd.DataFrame | None = None
 
     @property
     def earlier(self) -> pd.Timestamp:
@@ -197,15 +199,24 @@ def build_playbook(prep: SG.Prepared, as_of: DateLike, settings: PlaybookSetting
         notes["welcome"] = str(err)
 
     # seasonal
-    weekly = fc = None
+    weekly = fc = skill = None
+    unskilled: list[str] = []
     rising = pd.Series(dtype="float64", name="growth")
     affinity = SE.customer_affinity(tx, prep.products, a, rising, 1)
     try:
         weekly = SE.weekly_department_revenue(tx, prep.products, a, st.forecast_departments)
         fc = SE.forecast_departments(weekly, st.forecast_weeks, st.season_length_weeks)
         rising = SE.rising_departments(fc, st.rising_min_growth)
+        if st.skill_origins > 0:  # a rise only counts where the forecast beat last week's value on the history
+            skill = SE.forecast_skill(weekly, st.forecast_weeks, st.season_length_weeks, st.skill_origins)
+            if len(skill):
+                unskilled = [d for d in rising.index if not bool(skill["skilled"].get(d, False))]
+                rising = rising.drop(unskilled)
         if len(rising):
             affinity = SE.customer_affinity(tx, prep.products, a, rising, st.forecast_weeks, st.affinity_weeks)
+        elif skill is not None and len(skill) and len(unskilled):
+            notes["seasonal"] = (f"the departments forecast to rise ({', '.join(unskilled)}) are ones where the forecast did "
+                                 "not beat last week's value on the history: no seasonal list")
         else:
             notes["seasonal"] = (f"no department's forecast rises by {st.rising_min_growth:.0%} or more over the next "
                                  f"{st.forecast_weeks} weeks")
@@ -236,7 +247,7 @@ def build_playbook(prep: SG.Prepared, as_of: DateLike, settings: PlaybookSetting
         if sc not in notes and not (assigned["scenario"] == sc).any():
             notes[sc] = f"no customer meets the {sc} rule at {a.date()}"
     return Playbook(a, st, rules, tx, prep.products, sig, eligibility(sig, rules), assigned, rep, vals, seg, wmodel,
-                    cohort, wscores, weekly, fc, rising, affinity, notes)
+                    cohort, wscores, weekly, fc, rising, affinity, notes, skill)
 
 
 RECOMMENDATION_MODEL = {

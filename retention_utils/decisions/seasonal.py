@@ -206,6 +206,25 @@ def backtest(weekly_full: pd.DataFrame, origins: list[int], h: int, m: int = 1) 
     return pd.DataFrame(rows)
 
 
+def forecast_skill(weekly: pd.DataFrame, h: int, m: int = 1, n_origins: int = 2) -> pd.DataFrame:
+    """Whether ETS beat the seasonal naive on the history itself: :func:`backtest` at the rolling origins
+    ``len(weekly) - k * h`` (``k = n_origins .. 1``, each with ``h`` actual weeks inside ``weekly``, and
+    at least ``max(8, m + 2)`` history weeks), averaged per department. Returns ``mase_ets``,
+    ``mase_naive`` (means over the origins), ``origins`` (int) and ``skilled`` (bool: ETS's mean MASE
+    below the naive's), indexed by department; empty when no origin fits. Uses only ``weekly``, so at
+    an as-of day it sees nothing after it. Source: rolling-origin evaluation (Tashman 2000, Int. J.
+    Forecasting 16:437), MASE (Hyndman & Koehler 2006)."""
+    n = len(weekly)
+    origins = [n - k * h for k in range(int(n_origins), 0, -1) if n - k * h >= max(8, m + 2)]
+    cols = ["mase_ets", "mase_naive", "origins", "skilled"]
+    if not origins:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name=S.DEPARTMENT))
+    by = backtest(weekly, origins, h, m).groupby(S.DEPARTMENT, sort=True)[["mase_ets", "mase_naive"]].mean()
+    by["origins"] = len(origins)
+    by["skilled"] = by["mase_ets"] < by["mase_naive"]
+    return by[cols]
+
+
 def rising_departments(fc: Forecast, min_growth: float = 0.02) -> pd.Series:
     """Growth of the departments whose forecast rises by at least ``min_growth`` (largest first; ties
     by name); empty when none does."""
