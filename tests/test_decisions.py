@@ -471,3 +471,16 @@ def test_forecast_skill_is_the_rolling_origin_backtest_per_department():
     assert skill.loc["NOISE", "skilled"]
     assert skill["skilled"].tolist() == (manual["mase_ets"] < manual["mase_naive"]).tolist()
     assert SE.forecast_skill(weekly.iloc[:15], 8, 1, 2).empty  # no origin with 8 history weeks and 8 actual weeks
+
+
+def test_low_p_alive_lapses_only_when_the_repurchase_model_agrees():
+    # I: P(alive) 0.3 < 0.5 with risk 0.6 -> lapsed (win-back); the same customer with risk 0.08 (04's model
+    # expects an order) is active, and its risk rise (0.1 -> 0.08 is none) leaves it off maintenance too;
+    # C stays lapsed by its silence (40 >= tau 30) whatever the risk
+    s = hand_signals()
+    s.loc["I", "risk"] = 0.08
+    s.loc["C", "risk"] = 0.08
+    e = eligibility(s, RULES)
+    assert not e.loc["I", "lapsed"] and not e.loc["I", "winback"]
+    assert e.loc["C", "lapsed"] and e.loc["C", "winback"]
+    assert eligibility(hand_signals(), RULES).loc["I", "winback"]

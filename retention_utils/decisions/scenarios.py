@@ -11,12 +11,13 @@ holds:
    (``tenure_days < welcome_days`` and ``n_orders == 1``). Score: ``1 - p_second_order``, the
    probability of no second order within the horizon (welcome model). A new customer is welcomed
    before anything else: the other models know next to nothing about them.
-2. ``winback`` - lapsed and valuable: ``days_since_last_order >= tau_days`` or ``p_alive <
-   p_alive_low``, and high past value: ``revenue`` up to ``A`` at or above its ``high_value_quantile``
+2. ``winback`` - lapsed and valuable: ``days_since_last_order >= tau_days``, or ``p_alive <
+   p_alive_low`` *and* ``risk >= 0.5`` (the BG/NBD and the repurchase model agree: BG/NBD alone reads a
+   short silence of a very frequent buyer as death, while 04's model still expects an order), and high
+   past value: ``revenue`` up to ``A`` at or above its ``high_value_quantile``
    quantile over all customers (numpy linear interpolation). Score: ``1 - p_alive``. Before maintenance because a
    lapsed customer's value is already being lost.
-3. ``maintenance`` - active (not lapsed: ``days_since_last_order < tau_days`` and ``p_alive >=
-   p_alive_low``) and at least one signal worsened
+3. ``maintenance`` - active (not lapsed, as defined above) and at least one signal worsened
    since the earlier date ``A - horizon_days``: repurchase risk up by ``risk_rise`` or more (04's
    model), P(alive) down by ``p_alive_drop`` or more (06's BG/NBD), or the next-purchase hazard
    (05's Cox model of the time to the next purchase) at most ``hazard_ratio_drop`` times its earlier
@@ -55,6 +56,10 @@ from .. import schema as S
 
 #: The scenarios in priority order (a customer goes to the first whose rule holds).
 SCENARIOS: tuple[str, ...] = ("welcome", "winback", "maintenance", "seasonal")
+
+#: a low P(alive) makes a customer lapsed only when the repurchase risk is at least this (more likely gone
+#: than back within the horizon): the two models must agree
+LAPSED_RISK: float = 0.5
 #: What each scenario's score is.
 SCORE_MEANING: dict[str, str] = {
     "welcome": "P(no second order within the horizon), welcome model",
@@ -145,7 +150,8 @@ def eligibility(signals: pd.DataFrame, rules: PlaybookRules) -> pd.DataFrame:
     threshold = high_value_threshold(s, rules)
     out = pd.DataFrame(index=s.index)
     out["welcome"] = (s["tenure_days"] < rules.welcome_days) & (s["n_orders"] == 1) & s["p_second_order"].notna()
-    out["lapsed"] = (s["days_since_last_order"] >= rules.tau_days) | (s["p_alive"] < rules.p_alive_low)
+    out["lapsed"] = (s["days_since_last_order"] >= rules.tau_days) | ((s["p_alive"] < rules.p_alive_low)
+                                                                     & (s["risk"] >= LAPSED_RISK))
     active = ~out["lapsed"]
     out["high_value"] = s["revenue"] >= threshold
     out["winback"] = out["lapsed"] & out["high_value"]
