@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,25 +140,35 @@ def pseudonymise(ids: pd.Series | pd.Index, key: PseudonymKey | bytes | str | No
 
 
 def suppress_small_cells(table: pd.DataFrame, count_column: str, min_cell: int = MIN_CELL,
-                         columns: list[str] | None = None) -> pd.DataFrame:
+                         columns: list[str] | None = None,
+                         numerators: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """Hide aggregate cells that describe fewer than ``min_cell`` customers.
 
     ``table`` has one row per group and a column ``count_column`` with the number of customers behind
     the row. In rows below ``min_cell``, ``columns`` (default: every column) become the text
     ``"<{min_cell}"``; the table keeps its rows and index, so a reader sees that a group exists but not
-    its numbers. Returns a new DataFrame (object dtype in the suppressed columns). Raises ``KeyError``
-    if ``count_column`` is missing, ``ValueError`` for ``min_cell < 1``.
+    its numbers. ``numerators`` maps a column that counts customers *within* the row (e.g. ``redeemed``
+    of ``households``) to the columns derived from it (e.g. ``["redeemed", "rate"]``): where it is
+    between 1 and ``min_cell - 1`` those columns are suppressed too, so a few customers' behaviour is
+    not shown either (0 is shown). Returns a new DataFrame (object dtype in the suppressed columns).
+    Raises ``KeyError`` if ``count_column`` or a numerator is missing, ``ValueError`` for
+    ``min_cell < 1``.
     """
     if count_column not in table:
         raise KeyError(f"suppress_small_cells: no column {count_column!r}; columns: {list(table.columns)}")
     if min_cell < 1:
         raise ValueError(f"min_cell must be at least 1, got {min_cell}")
     out = table.copy()
-    small = out[count_column] < min_cell
-    if small.any():
-        for c in columns or list(out.columns):
-            out[c] = out[c].astype(object)
-            out.loc[small, c] = f"<{min_cell}"
+    hide = [(out[count_column] < min_cell, columns or list(out.columns))]
+    for num, derived in (numerators or {}).items():
+        if num not in table:
+            raise KeyError(f"suppress_small_cells: no numerator column {num!r}; columns: {list(table.columns)}")
+        hide.append(((table[num] > 0) & (table[num] < min_cell), list(dict.fromkeys([num, *derived]))))
+    for small, cols in hide:
+        if small.any():
+            for c in cols:
+                out[c] = out[c].astype(object)
+                out.loc[small, c] = f"<{min_cell}"
     return out
 
 

@@ -85,3 +85,26 @@ def test_one_id_one_pseudonym_however_it_was_read():
     assert out.iloc[0] == out.iloc[1] == out.iloc[2]
     assert out.iloc[3] != out.iloc[4]
     assert out.iloc[0] == "c_" + hmac.new(b"k", b"17850", hashlib.sha256).hexdigest()[:16]
+
+
+def test_small_numerators_are_suppressed_with_what_derives_from_them():
+    t = pd.DataFrame({"households": [40, 14, 5], "redeemed": [12, 3, 0], "rate": [0.3, 3 / 14, 0.0]}, index=["a", "b", "c"])
+    out = P.suppress_small_cells(t, "households", 10, columns=["redeemed", "rate"], numerators={"redeemed": ["rate"]})
+    assert out.loc["a"].tolist() == [40, 12, 0.3]
+    assert out.loc["b"].tolist() == [14, "<10", "<10"]  # 3 redeemers of 14: hidden, and the rate that reveals them
+    assert out.loc["c"].tolist() == [5, "<10", "<10"]  # the group itself is small
+    with pytest.raises(KeyError, match="numerator"):
+        P.suppress_small_cells(t, "households", numerators={"n": []})
+
+
+def test_band_crosstab_hides_small_bands():
+    from retention_utils.models.segments import band_crosstab
+
+    ids = [f"c{i}" for i in range(25)]
+    group = pd.Series(["x"] * 12 + ["y"] * 13, index=pd.Index(ids, name="customer_id"), name="segment")
+    band = ["low"] * 20 + ["high"] * 5  # "high" has 5 customers: a small cell
+    customers = pd.DataFrame({"customer_id": ids, "income": band})
+    ct = band_crosstab(group, customers, "income", min_cell=10)
+    assert ct.attrs["suppressed"] == ["high"]
+    assert ct.loc["high (<10)"].isna().all()
+    assert ct.loc["low"].tolist() == pytest.approx([12 / 20, 8 / 20])

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
+from ..privacy import MIN_CELL
 from ..tables.summary import canonical_order
 
 SEGMENTS: tuple[str, ...] = (
@@ -346,15 +347,24 @@ def mix_with_and_without(group: pd.Series, has: pd.Series) -> pd.DataFrame:
     return out.fillna(0.0).astype({"n_with": "int64"})
 
 
-def band_crosstab(group: pd.Series, customers: pd.DataFrame, column: str) -> pd.DataFrame:
+def band_crosstab(group: pd.Series, customers: pd.DataFrame, column: str, min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Mix of ``group`` within each band of a demographic ``column``: rows are the bands (ordered
     bands keep their order), columns the groups, each row sums to 1. Customers without demographics
-    are left out here and counted by :func:`demographics_coverage`."""
+    are left out here and counted by :func:`demographics_coverage`. A band with fewer than
+    ``min_cell`` customers (:data:`retention_utils.privacy.MIN_CELL`) is a small cell: its row is NaN
+    and its label says ``"(<min_cell)"``, so the band shows without its customers' mix;
+    ``attrs["suppressed"]`` lists those bands."""
     S.require_columns(customers, [S.CUSTOMER_ID, column], table="customers")
     demo = customers.set_index(S.CUSTOMER_ID)[column]
     joined = pd.DataFrame({"g": group}).join(demo, how="inner")
     out = pd.crosstab(joined[column], joined["g"], normalize="index", dropna=False)
+    sizes = joined[column].value_counts().reindex(out.index, fill_value=0)
+    small = list(out.index[(sizes < min_cell).to_numpy()])
+    if small:
+        out.loc[small] = np.nan
+        out.index = pd.Index([f"{b} (<{min_cell})" if b in small else b for b in out.index], name=out.index.name)
     out.columns.name = group.name
+    out.attrs["suppressed"] = [str(b) for b in small]
     return out
 
 
