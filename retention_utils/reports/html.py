@@ -154,8 +154,9 @@ def format_record(value: Any) -> str:
     return F.number(value)
 
 
-def index_page(title: str, config_name: str, runs: Sequence[Any]) -> str:
-    """The index of a run: one row per notebook (link, status, duration, headline numbers)."""
+def index_page(title: str, config_name: str, runs: Sequence[Any], caveat: str = "") -> str:
+    """The index of a run: one row per notebook (link, status, duration, headline numbers), under the
+    dataset config's ``caveat:`` when it has one (e.g. that the data are simulated)."""
     rows = []
     for r in runs:
         link = f'<a href="{html.escape(r.html)}">{html.escape(r.title)}</a>' if r.html else html.escape(r.title)
@@ -181,10 +182,12 @@ tr.failed td.status {{ color: #cf222e; font-weight: 600; }}
 tr.skipped td.status {{ color: #9a6700; font-weight: 600; }}
 .err {{ color: #cf222e; font-family: monospace; font-size: .9em; white-space: pre-wrap; }}
 ul {{ margin: 0; padding-left: 1.1rem; }}
+.caveat {{ background: #fff8c5; padding: .5rem .75rem; border-left: 4px solid #9a6700; }}
 </style></head><body>
 <h1>Reports: {html.escape(title)}</h1>
 <p>Dataset config <code>{html.escape(config_name)}</code>; {len(runs)} notebook(s), {n_failed} failed{skipped_text}.
 Generated {dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.</p>
+{f'<p class="caveat"><strong>About the data:</strong> {html.escape(caveat)}</p>' if caveat else ""}
 <table><thead><tr><th>notebook</th><th>report</th><th>status</th><th>duration</th><th>headline numbers</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}

@@ -248,7 +248,7 @@ def write_index(runs: Sequence[NotebookRun], out_dir: Path, cfg: Mapping[str, An
     ``records.json`` (the same, machine-readable) into ``out_dir``. Whatever a notebook recorded or was
     given as parameters, both files are written (values JSON cannot hold are written as text)."""
     title = str(cfg.get("title", cfg.get("name", "dataset")))
-    page = index_page(title, str(cfg.get("name")), runs)
+    page = index_page(title, str(cfg.get("name")), runs, str(cfg.get("caveat") or ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "index.html").write_text(page, encoding="utf-8")
 
