@@ -365,3 +365,18 @@ def test_runner_on_an_engine_writes_tables_and_says_why_each_notebook_is_skipped
     assert recs["lines_in"] >= 30_000 and 0 < recs["lines_kept"] <= recs["lines_in"] and recs["customers"] > 0
     assert (out / "tables" / "customer_summary.parquet").is_file() and (out / "engine_tables.html").is_file()
     assert "skipped (reasons below)" in (out / "index.html").read_text()
+
+
+def test_engines_cli_stops_with_one_line_before_any_work(tmp_path, capsys, monkeypatch):
+    from retention_utils.engines.__main__ import main
+
+    from . import fixtures_shops as FS
+
+    assert main(["run", "--dataset", "cdnow", "--engine", "duckdb", "--memory-limit", "lots"]) == 2
+    assert "is not a size such as 3GB" in capsys.readouterr().err
+    monkeypatch.delenv("RETENTION_PSEUDONYM_KEY", raising=False)
+    cfg = FS.write_online_retail(tmp_path)
+    out = tmp_path / "tables"
+    assert main(["run", "--dataset", str(cfg), "--engine", "duckdb", "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: online_retail: customer ids are personal data") and not out.exists()

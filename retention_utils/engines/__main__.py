@@ -36,7 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from retention_utils import engines as E
+    from retention_utils.privacy import PrivacyError
 
+    try:
+        return _run(args, E)
+    except (ValueError, FileNotFoundError, LookupError, TypeError, PrivacyError, E.EngineError) as err:
+        first = str(err).strip() or type(err).__name__
+        print(f"error: {first}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, E) -> int:  # noqa: N803 - the engines package, imported once in main()
     if args.cmd == "check":
         reason = E.spark_unavailable_reason()
         spark = f"available (Java {E.java_version()})" if reason is None else reason
@@ -52,24 +62,39 @@ def main(argv: list[str] | None = None) -> int:
             from pyspark.sql import SparkSession
 
             kwargs = {"session": SparkSession.builder.getOrCreate()}
-    res = E.customer_tables(args.dataset, engine=args.engine, time_unit=args.time_unit,
+    from retention_utils.data.datasets import load_config
+    from retention_utils.privacy import MIN_CELL, pseudonym_key, pseudonymise
+
+    cfg = load_config(args.dataset)
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, not {args.threads}")
+    import re
+
+    if not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B)", str(args.memory_limit).strip(), flags=re.I):
+        raise ValueError(f"--memory-limit {args.memory_limit!r} is not a size such as 3GB or 512MB")
+    if args.output_dir:
+        if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+            raise ValueError(f"--output-dir {args.output_dir} is a file, not a folder")
+        key = pseudonym_key(cfg)  # before any work: a shop's data without a key stops here
+    res = E.customer_tables(cfg, engine=args.engine, time_unit=args.time_unit,
                             calibration_end=args.calibration_end, progress=True, connect_kwargs=kwargs)
     print(res.report.summary())
     print(f"customers: {len(res.summary):,}; engine {res.engine}; stages (s): "
           + ", ".join(f"{k} {v:.1f}" for k, v in res.seconds.items()))
     if args.output_dir:
-        from retention_utils.data.datasets import load_config
-        from retention_utils.privacy import pseudonym_key, pseudonymise
-
-        cfg = load_config(args.dataset)
-        key = pseudonym_key(cfg)  # raises before anything is written when a shop's data has no key
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         res.report.to_frame().to_csv(out / "cleaning_report.csv", float_format="%.10g")
         summary = res.summary.copy()
         summary.index = pd_index(pseudonymise(summary.index.to_series(), key))
         summary.to_parquet(out / "customer_summary.parquet")
-        res.cohorts.active.to_csv(out / "cohort_active.csv", float_format="%.10g")
+        active = res.cohorts.active.copy()
+        small = res.cohorts.sizes.reindex(active.index).fillna(0) < MIN_CELL
+        active.loc[small.to_numpy()] = float("nan")  # a cohort of fewer than MIN_CELL customers is a small cell
+        active.insert(0, "cohort_size", res.cohorts.sizes.reindex(active.index).where(~small.to_numpy()))
+        active.to_csv(out / "cohort_active.csv", float_format="%.10g")
+        if small.any():
+            print(f"cohort_active.csv: {int(small.sum())} cohort(s) under {MIN_CELL} customers left empty")
         res.btyd_triples.to_csv(out / "btyd_triples.csv", index=False, float_format="%.10g")
         print(f"wrote {out}/")
     return 0
