@@ -140,8 +140,8 @@ def check_dataset(
         if clean.empty:
             raise ValueError(
                 f"dataset {cfg.get('name')!r}: no line is left after cleaning in the window {_day_text(lo)} .. "
-                f"{_day_text(hi)}; the data covers {raw_first.date()} .. {raw_last.date()} (set OBSERVATION_START and "
-                "OBSERVATION_END under parameters: in the config):\n" + report.summary()
+                f"{_day_text(hi)}; the data covers {raw_first.date()} .. {raw_last.date()}; {report.main_cause()}:\n"
+                + report.summary()
             )
         ts = clean[S.ORDER_TS]
         first, last = ts.min().normalize(), ts.max().normalize()

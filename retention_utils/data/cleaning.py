@@ -75,6 +75,20 @@ REASONS: dict[str, str] = {
 }
 
 
+#: the option a user changes when a reason removes too much (:meth:`CleaningReport.main_cause`)
+CAUSE_OPTIONS: dict[str, str] = {
+    "null_customer_id": "the customer_id mapping (columns: in the config's source)",
+    "exact_duplicate": "cleaning: drop_exact_duplicates",
+    "outside_window": "OBSERVATION_START and OBSERVATION_END under parameters: in the config",
+    "cancellation": "cleaning: net_returns",
+    "cancelled_sale": "cleaning: net_returns",
+    "unmatched_return": "cleaning: net_returns and the sign of quantity/revenue",
+    "non_merchandise": "cleaning: exclude_departments",
+    "quantity_outlier": "cleaning: max_quantity",
+    "non_positive": "cleaning: drop_non_positive, and fill: / the quantity and revenue mapping",
+}
+
+
 @dataclass(frozen=True)
 class CleaningRules:
     """Rules of :func:`clean_transactions` (see the module docstring for their order).
@@ -197,6 +211,16 @@ class CleaningReport:
         rows["orders_lost"] = rows["orders_lost"].astype("Int64")
         rows.index.name = "reason"
         return rows
+
+    def main_cause(self) -> str:
+        """What to change when cleaning removed most lines: the option behind the reason that removed
+        the most rows (``outside_window`` -> the window parameters, a rule -> its ``cleaning:`` key)."""
+        removed = self.removed["rows"]
+        if removed.sum() == 0:
+            return "nothing was removed"
+        reason = str(removed.idxmax())
+        option = CAUSE_OPTIONS.get(reason, "the data itself")
+        return f"{reason} removed the most lines ({int(removed.max()):,}); check {option}"
 
     def summary(self) -> str:
         """A plain-text account (one line per reason that removed or changed anything)."""
@@ -463,7 +487,7 @@ def load_clean(
         ts = ds.transactions[S.ORDER_TS]
         raise ValueError(
             f"dataset {cfg.get('name')!r}: no line is left after cleaning (window {start} .. {end}; the data "
-            f"covers {ts.min().date()} .. {ts.max().date()}):\n" + report.summary()
+            f"covers {ts.min().date()} .. {ts.max().date()}); {report.main_cause()}:\n" + report.summary()
         )
     from .datasets import ObservationWindow
 

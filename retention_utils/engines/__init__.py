@@ -218,7 +218,8 @@ def customer_tables(
             log = open_log(cfg, eng)
         cl = clean(log, cfg.get("cleaning"), start, end, stages=stages)
         if cl.report.rows_kept == 0:
-            raise ValueError(f"dataset {cfg.get('name')!r}: no line is left after cleaning (window {start} .. {end}):\n"
+            raise ValueError(f"dataset {cfg.get('name')!r}: no line is left after cleaning (window {start} .. {end}); "
+                             f"{cl.report.main_cause()}:\n"
                              + cl.report.summary())
         with stages("customer summary"):
             summary = T.customer_summary(cl, end, time_unit)
