@@ -122,6 +122,7 @@ def is_ambiguous_day_month(values: pd.Series) -> bool:
 
 _RELATIVE_WORDS = r"^\s*(today|now|yesterday|tomorrow)\s*$"
 _OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$"  # a UTC offset at the end of an ISO stamp
+_TIME_WITH_OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$"  # a clock time then an offset
 _DATE_PART = re.compile(r"(?<![\d/.\-])(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.\-])")
 _ISO_DATE_PART = re.compile(r"(?<!\d)(\d{4})([/.\-]?)(\d{2})\2(\d{2})(?!\d)")
 _TIME_PART = re.compile(r"(?<!\d)(\d{1,2}):(\d{2})(:\d{2})?(\.\d{1,6})?(\s*[AaPp][Mm])?(?![\d:])")
@@ -275,6 +276,16 @@ def parse_timestamps(
                     f"column {column!r}: timezone: {tz!r} converts stamps that carry a UTC offset (e.g. "
                     "'2023-10-29T00:30:00+02:00'), but some have none; leave timezone: out when all are local "
                     "times already: " + _examples(values.to_frame(column), naive, column)
+                )
+        if tz is None:  # stamps with and without a UTC offset in one column: no single reading is right
+            with_offset = values.notna() & text.str.contains(_TIME_WITH_OFFSET, regex=True)
+            if with_offset.any() and not with_offset[values.notna()].all():
+                without = values.notna() & ~with_offset
+                raise SchemaError(
+                    f"column {column!r}: {int(with_offset.sum()):,} timestamp(s) carry a UTC offset (e.g. "
+                    f"{str(values[with_offset].iloc[0])!r}) and {int(without.sum()):,} do not (e.g. {str(values[without].iloc[0])!r}); "
+                    "make the export consistent: with an offset on every stamp, set timezone: to the shop's zone; "
+                    "with none, every stamp is read as local time"
                 )
         mixed_tz = False
         try:

@@ -433,3 +433,10 @@ def test_runner_stops_before_any_kernel_when_an_exporting_notebook_has_no_key(tm
     err = capsys.readouterr().err
     assert "RETENTION_PSEUDONYM_KEY" in err and "need it: 04_repurchase_prediction" in err
     assert not out.exists()
+
+
+def test_stamps_with_and_without_offset_say_so():
+    with pytest.raises(S.SchemaError, match="1 timestamp.* carry a UTC offset .* and 1 do not"):
+        S.parse_timestamps(pd.Series(["2024-03-01T20:15:00Z", "2024-03-13 09:15:00"], dtype=object), "order_ts")
+    # plain dates end in "-01" but carry no offset: read as dates
+    assert S.parse_timestamps(pd.Series(["2024-03-01", "2024-03-13 09:15:00"], dtype=object), "order_ts").notna().all()
