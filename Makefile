@@ -45,7 +45,7 @@ test-portable: $(STAMP) ## the notebook tests under two OpenBLAS kernels x two t
 lab: $(STAMP) ## JupyterLab on notebooks/ with retention_utils importable (also as root, e.g. in a container)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
-notebooks: $(STAMP) ## re-execute notebooks in place (NOTEBOOKS=paths) to update the outputs nbval compares
+notebooks: $(STAMP) ## re-execute notebooks in place (NOTEBOOKS='01 04' or paths) to update the outputs nbval compares
 	$(BIN)/python -m retention_utils.reports refresh $(NOTEBOOKS)
 
 lint: $(STAMP) ## ruff over the package, tests and benchmarks

@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="override OBSERVATION_START or OBSERVATION_END (default: the config's parameters)")
     sub.add_parser("datasets", help="list dataset configs")
     ref = sub.add_parser("refresh", help="re-execute notebooks in place (the stored outputs nbval compares)")
-    ref.add_argument("paths", nargs="*")
+    ref.add_argument("paths", nargs="*", help="notebook paths, names or prefixes (default: every notebook)")
     args = parser.parse_args(argv)
 
     if args.cmd == "datasets":
@@ -60,7 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{p.stem:24s} {title}")
         return 0
     if args.cmd == "refresh":
-        paths = [Path(p) for p in args.paths] or sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+        try:
+            paths = [_notebook_path(p) for p in args.paths] or sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         for p in paths:
             t0 = time.perf_counter()
             stderr = refresh_notebook(p)
@@ -97,6 +101,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"all {len(result.runs) - n_skipped} notebook(s) ok" + (f", {n_skipped} skipped (reasons in the index)" if n_skipped else "")
           + f"; reports in {result.out_dir}", file=sys.stderr)
     return 0
+
+
+def _notebook_path(name: str) -> Path:
+    """A notebook given as a path, a name or a prefix (``01``, ``04_repurchase``), as ``run`` takes them."""
+    p = Path(name)
+    if p.suffix == ".ipynb" and p.is_file():
+        return p
+    hits = sorted(NOTEBOOK_DIR.glob(f"{p.name.removesuffix('.ipynb')}*.ipynb"))
+    if len(hits) != 1:
+        known = ", ".join(q.stem for q in sorted(NOTEBOOK_DIR.glob("*.ipynb")))
+        raise FileNotFoundError(f"notebook {name!r} matches {len(hits)} notebooks in {NOTEBOOK_DIR}; known: {known}")
+    return hits[0]
 
 
 def _print_error(err: BaseException) -> None:
