@@ -37,6 +37,8 @@ def test_hand_cohorts():
     # February cohort two months on (April) is after the window: NaN
     assert np.isnan(r.loc[pd.Period("2020-02", "M"), 2])
     assert ct.retention_at(1) == pytest.approx((40 + 25) / 150)
+    assert ct.retention_at(1, skip_first=True) == pytest.approx(25 / 50)  # February only
+    assert np.isnan(ct.retention_at(2, skip_first=True))  # only January is observed two months on
     assert np.isfinite(r.to_numpy()[~np.isnan(r.to_numpy())]).all()
 
 

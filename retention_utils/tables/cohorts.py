@@ -48,13 +48,16 @@ class CohortTable:
     period: str
     window: tuple[pd.Timestamp, pd.Timestamp]
 
-    def retention_at(self, p: int) -> float:
+    def retention_at(self, p: int, skip_first: bool = False) -> float:
         """Pooled retention at period ``p``: active customers over acquired customers, summed over the
-        cohorts observed at ``p`` (NaN if none is)."""
+        cohorts observed at ``p`` (NaN if none is). ``skip_first`` leaves out the first cohort, which in
+        a log that starts on a fixed date also holds customers acquired before it (left truncation)."""
         if p not in self.active.columns:
             return float("nan")
         col = self.active[p]
         seen = col.notna()
+        if skip_first and len(seen):
+            seen = seen & (seen.index != self.active.index.min())
         denom = self.sizes[seen].sum()
         return float(col[seen].sum() / denom) if denom > 0 else float("nan")
 
