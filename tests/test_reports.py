@@ -72,6 +72,13 @@ def test_run_writes_everything_and_reports_the_failure(project, capsys):
     assert "data:image/png;base64" in page  # figures embedded
     assert 'src="http' not in page  # nothing fetched from the network to read the page
     assert "boom: the data is bad" in (out / "02_fails.html").read_text()
+    # the parameter panel: every declared parameter, its value, where it came from; records read rounded
+    panel = page[page.index("<summary>Parameters</summary>"):]
+    assert "<code>SEED</code></td><td><code>3</code></td><td>this run" in panel
+    assert "<code>DAY</code></td><td><code>2017-12-31</code></td><td>this run" in panel
+    assert "share = 0.6667" in page and "0.6666666667" not in page
+    page3 = (out / "03_ok_after.html").read_text()
+    assert "<code>EXTRA</code></td><td><code>5</code></td><td>this run" in page3
     index = (out / "index.html").read_text()
     assert "Title of 01_ok" in index and "failed" in index and "n_items" in index and "01_ok.html" in index
     data = json.loads((out / "records.json").read_text())
