@@ -81,6 +81,7 @@ def test_run_writes_everything_and_reports_the_failure(project, capsys):
     assert "<code>EXTRA</code></td><td><code>5</code></td><td>this run" in page3
     index = (out / "index.html").read_text()
     assert "Title of 01_ok" in index and "failed" in index and "n_items" in index and "01_ok.html" in index
+    assert '<div class="lead">Intro.</div>' in index  # the paragraph under each notebook's title
     data = json.loads((out / "records.json").read_text())
     assert [n["status"] for n in data["notebooks"]] == ["ok", "failed", "ok"]
     err = capsys.readouterr().err

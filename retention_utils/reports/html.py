@@ -160,6 +160,8 @@ def index_page(title: str, config_name: str, runs: Sequence[Any], caveat: str = 
     rows = []
     for r in runs:
         link = f'<a href="{html.escape(r.html)}">{html.escape(r.title)}</a>' if r.html else html.escape(r.title)
+        lead = getattr(r, "lead", "")
+        link += f'<div class="lead">{html.escape(lead)}</div>' if lead else ""
         recs = "".join(f"<li><code>{html.escape(k)}</code> = {html.escape(format_record(v))}</li>" for k, v in r.records.items())
         err = f'<div class="err">{html.escape(r.error)}</div>' if r.error else ""
         rows.append(
@@ -182,6 +184,7 @@ tr.failed td.status {{ color: #cf222e; font-weight: 600; }}
 tr.skipped td.status {{ color: #9a6700; font-weight: 600; }}
 .err {{ color: #cf222e; font-family: monospace; font-size: .9em; white-space: pre-wrap; }}
 ul {{ margin: 0; padding-left: 1.1rem; }}
+.lead {{ color: #555; font-size: .92em; margin-top: .25rem; }}
 .caveat {{ background: #fff8c5; padding: .5rem .75rem; border-left: 4px solid #9a6700; }}
 </style></head><body>
 <h1>Reports: {html.escape(title)}</h1>

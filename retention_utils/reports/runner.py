@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -141,6 +142,7 @@ class NotebookRun:
     html: str = ""
     ipynb: str = ""
     earlier: bool = False  # kept from an earlier run of the runner (not re-run this time)
+    lead: str = ""  # the notebook's opening question (:func:`notebook_lead`), shown on the index
 
 
 def notebook_title(path: str | os.PathLike) -> str:
@@ -154,6 +156,22 @@ def notebook_title(path: str | os.PathLike) -> str:
                 if line.startswith("# "):
                     return line[2:].strip()
     return Path(path).stem
+
+
+def notebook_lead(path: str | os.PathLike) -> str:
+    """The first sentence of the paragraph under a notebook's ``# H1`` (the question it answers), or ""."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "markdown" and c.source.lstrip().startswith("# "):
+            paras = [p.strip() for p in c.source.split("\n\n")[1:] if p.strip()]
+            if not paras:
+                return ""
+            text = " ".join(paras[0].split())
+            m = re.search(r"(?<=[.?!])\s", text)
+            return text[:m.start()] if m else text
+    return ""
 
 
 def select_notebooks(cfg: Mapping[str, Any], wanted: Sequence[str] | None, notebook_dir: Path) -> list[Path]:
@@ -233,6 +251,7 @@ def run_notebook(
     return NotebookRun(
         name=nb_path.stem,
         title=title,
+        lead=notebook_lead(nb_path),
         status=status,
         seconds=round(seconds, 1),
         parameters=dict(parameters),
@@ -261,7 +280,7 @@ def write_index(runs: Sequence[NotebookRun], out_dir: Path, cfg: Mapping[str, An
     payload = {
         "dataset": cfg.get("name"),
         "notebooks": [
-            {"name": r.name, "title": r.title, "status": r.status, "seconds": r.seconds, "error": r.error,
+            {"name": r.name, "title": r.title, "lead": r.lead, "status": r.status, "seconds": r.seconds, "error": r.error,
              "records": safe(r.records), "parameters": {k: safe(v) for k, v in r.parameters.items()},
              "html": r.html, "ipynb": r.ipynb, "earlier": r.earlier}
             for r in runs
@@ -284,7 +303,7 @@ def _read_earlier(out_dir: Path) -> dict[str, NotebookRun]:
     for n in data.get("notebooks", []):
         if n.get("html") and (out_dir / n["html"]).is_file():
             out[n["name"]] = NotebookRun(
-                name=n["name"], title=n.get("title", n["name"]), status=n.get("status", "?"),
+                name=n["name"], title=n.get("title", n["name"]), lead=n.get("lead", ""), status=n.get("status", "?"),
                 seconds=float(n.get("seconds", 0.0)), parameters=n.get("parameters", {}), records=n.get("records", {}),
                 error=n.get("error", ""), html=n["html"], ipynb=n.get("ipynb", ""), earlier=True,
             )
