@@ -611,3 +611,18 @@ def test_repeat_explore_matches_slow_reference():
     agg = repeat_explore_at_k(truth, recs, k, history=history)
     assert agg["repeat_recall"].value == pytest.approx(got["repeat_recall"].mean())
     assert agg["repeat_recall"].n_users == int(got["repeat_recall"].notna().sum())
+
+
+def test_bootstrap_cis_equal_bootstrap_ci_per_column():
+    from retention_utils.recommend.bootstrap import bootstrap_cis, resample_counts
+
+    rng = np.random.default_rng(4)
+    v = np.column_stack([rng.random(57), rng.integers(0, 2, 57), np.full(57, 0.5)])
+    cis = bootstrap_cis(v, n_boot=300, seed=9, alpha=0.1)
+    for j in range(3):
+        one = bootstrap_ci(v[:, j], n_boot=300, seed=9, alpha=0.1)
+        assert cis[j][:3] == pytest.approx(one[:3], rel=1e-12) and cis[j].n == 57
+    counts = resample_counts(57, 300, 9)
+    assert counts.sum(axis=1).tolist() == [57.0] * 300  # each resample draws 57 values
+    with pytest.raises(ValueError, match="NaN"):
+        bootstrap_cis(np.array([[np.nan]]))

@@ -70,7 +70,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import linalg, sparse
 from sklearn.base import BaseEstimator, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -701,8 +701,14 @@ class EASE(Recommender):
         x.data[:] = 1.0
         gram = (x @ x.T).toarray()
         gram[np.diag_indices_from(gram)] += lam
-        m_inv = np.linalg.inv(gram)
-        m_inv = (m_inv + m_inv.T) / 2.0  # exactly symmetric
+        # M is symmetric positive definite: Cholesky factor and inverse (LAPACK dpotrf + dpotri), about
+        # half the work of a general LU inverse; the lower triangle is mirrored so M^-1 is exactly symmetric
+        factor, info = linalg.lapack.dpotrf(gram, lower=1)
+        if info == 0:
+            m_inv, info = linalg.lapack.dpotri(factor, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"EASE: Cholesky inverse failed (LAPACK info {info}); increase l2")
+        m_inv = np.tril(m_inv) + np.tril(m_inv, -1).T
         xt = x.T.tocsr()
         diag = np.empty(x.shape[1])
         step = max(1, (1 << 23) // max(1, x.shape[0]))

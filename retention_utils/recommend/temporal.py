@@ -197,9 +197,10 @@ class RepurchaseTimeKernel(Recommender):
         due = self.last_day_ + self.median_gap_
         return np.maximum(due, self.end_day_) if self.clock == "cutoff" else due
 
-    def own_scores(self) -> sparse.csr_matrix:
+    def own_scores(self, rows: np.ndarray | None = None) -> sparse.csr_matrix:
         """Kernel scores of every (household, product it bought), households x products, before
-        normalisation."""
+        normalisation; with ``rows`` (row indices of the training households) only those rows are
+        computed (the others are empty)."""
         data = self._check_fitted()
         p, rho, g = float(self.pi), float(self.basket_decay), float(self.gamma)
         if not 0.0 <= p <= 1.0 or not 0.0 < rho <= 1.0 or not g >= 0:
@@ -208,17 +209,22 @@ class RepurchaseTimeKernel(Recommender):
                 f"{self.basket_decay}, {self.gamma}"
             )
         mu, sigma, beta = self._params()
-        i = self._b_item
-        d = np.maximum(self.predict_day()[self._b_user] - self._b_day, float(self.min_days))
+        sel = slice(None)
+        if rows is not None:
+            wanted = np.zeros(data.n_users, dtype=bool)
+            wanted[np.asarray(rows)[np.asarray(rows) >= 0]] = True
+            sel = wanted[self._b_user]
+        u, i = self._b_user[sel], self._b_item[sel]
+        d = np.maximum(self.predict_day()[u] - self._b_day[sel], float(self.min_days))
         value = (1.0 - p) * np.exp(-d / beta[i]) / beta[i]
         if p > 0:
             z = (d - mu[i]) / sigma[i]
             value = value + p * np.exp(-0.5 * z * z) / (sigma[i] * np.sqrt(2.0 * np.pi))
         if rho < 1.0:
-            value = value * rho**self._b_lag
+            value = value * rho ** self._b_lag[sel]
         if g > 0:
             value = value * self.repeat_propensity_[i] ** g
-        out = sparse.csr_matrix((value, (self._b_user, i)), shape=(data.n_users, data.n_items))
+        out = sparse.csr_matrix((value, (u, i)), shape=(data.n_users, data.n_items))
         out.sum_duplicates()
         return out
 
@@ -226,7 +232,7 @@ class RepurchaseTimeKernel(Recommender):
         data = self._check_fitted()
         users = np.asarray(pd.Index(households))
         rows = data.rows(users, allow_unknown=True)
-        own = self.own_scores()[np.maximum(rows, 0)].tocsr()
+        own = self.own_scores(rows)[np.maximum(rows, 0)].tocsr()
         own = (sparse.diags((rows >= 0).astype(np.float64)) @ own).tocsr()
         own.eliminate_zeros()
         peak = own.max(axis=1).toarray().ravel()
