@@ -96,16 +96,16 @@ def chosen_models(products: pd.DataFrame, min_support: int, seed: int) -> dict[s
         "G-TopFreq": R.GTopFreq(),
         "P-TopFreq": R.PTopFreq(),
         "GP-TopFreq": R.GPTopFreq(),
-        "user-kNN": R.UserKNN(n_neighbors=100, min_support=s),
-        "item-kNN": R.ItemKNN("cosine", K=20, min_support=s, num_threads=2),
+        "user-kNN": R.UserKNN(n_neighbors=400, min_support=s),
+        "item-kNN": R.ItemKNN("bm25", K=20, min_support=s, num_threads=2),
         "content TF-IDF": R.ContentTFIDF(products, min_support=s),
         "hybrid CF + content": R.Hybrid(
-            R.UserKNN(n_neighbors=100, min_support=s), R.ContentTFIDF(products, min_support=s), alpha=0.5
+            R.UserKNN(n_neighbors=400, min_support=s), R.ContentTFIDF(products, min_support=s), alpha=0.5
         ),
-        "EASE": R.EASE(l2=200.0, min_support=s),
+        "EASE": R.EASE(l2=1000.0, min_support=s),
         "ALS": R.ALS(factors=128, iterations=10, random_state=seed, min_support=s, num_threads=2),
         "TIFU-KNN": R.TIFUKNN(alpha=0.5, n_neighbors=100),
-        "TAIW-style": RepurchaseTimeKernel(pi=0.0, decay_scale=4.0, basket_decay=0.98, gamma=0.0, clock="cutoff"),
+        "TAIW-style": RepurchaseTimeKernel(pi=0.0, decay_scale=4.0, basket_decay=0.98, gamma=0.0, clock="household"),
     }
 
 
