@@ -1,14 +1,15 @@
 """Time-aware repeat recommenders: when a household is due to buy a product again.
 
 :class:`RepurchaseTimeKernel` scores each product a household bought before by a sum, over its past
-purchases of the product, of an item-specific kernel of the time elapsed since that purchase, the
+purchases of the product, of an item-specific kernel of the time elapsed since that purchase: the
 repurchase module of TAIW (Romanov, Lashinin, Ananyeva & Kolesnikov 2023, "Time-Aware Item Weighting
-for the Next Basket Recommendations", RecSys '23, doi:10.1145/3604915.3608859, eq. 2-4): a mixture of
-an exponential decay (recency) and a normal bump around the product's typical repurchase interval
-(cycle). Where TAIW learns the item parameters by gradient descent on the training baskets, they are
-estimated here in closed form by the method of moments from the repurchase intervals observed in the
-training rows, shrunk towards the all-product values; the two global parameters (the mixture weight
-and the decay scale) are tuned on the validation split like every other model.
+for the Next Basket Recommendations", RecSys '23, doi:10.1145/3604915.3608859; ``RepurchaseModule`` in
+the authors' released code), a mixture of an exponential decay (recency) and a normal bump around the
+product's typical repurchase interval (cycle). Where TAIW learns the item parameters by gradient
+descent on the training baskets, they are estimated here in closed form by the method of moments from
+the repurchase intervals observed in the training rows, shrunk towards the all-product values; the
+global parameters (mixture weight, decay scale, per-basket decay, repeat-propensity exponent, clock)
+are tuned on the validation split like every other model.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class RepurchaseTimeKernel(Recommender):
         score(u, i) = r_i^gamma * sum_j basket_decay^l_j
                       * [(1 - pi) * exp(-d_j / beta_i) / beta_i + pi * N(d_j; mu_i, sigma_i)]
 
-    (the bracket is Romanov et al. 2023, eq. 2-4, with ``N`` the normal density). Two additions,
+    (the bracket is the repurchase kernel of Romanov et al. 2023, with ``N`` the normal density). Two additions,
     both tuned on validation and both neutral at their defaults: ``basket_decay^l_j`` with ``l_j``
     the number of the household's baskets after purchase ``j`` (the within-history decay of TIFU-KNN,
     Hu et al. 2020, which adapts the forgetting to how often the household shops), and the
