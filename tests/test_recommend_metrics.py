@@ -626,3 +626,19 @@ def test_bootstrap_cis_equal_bootstrap_ci_per_column():
     assert counts.sum(axis=1).tolist() == [57.0] * 300  # each resample draws 57 values
     with pytest.raises(ValueError, match="NaN"):
         bootstrap_cis(np.array([[np.nan]]))
+
+
+def test_per_user_metrics_at_several_k_equal_one_call_per_k():
+    from retention_utils.recommend.metrics import per_user_metrics_at
+
+    rng = np.random.default_rng(8)
+    recs = pd.DataFrame({USER: rng.integers(0, 60, 900), ITEM: rng.integers(0, 30, 900), SCORE: rng.integers(0, 4, 900) / 2})
+    truth = pd.DataFrame({USER: rng.integers(0, 70, 300), ITEM: rng.integers(0, 30, 300)})
+    history = pd.DataFrame({USER: rng.integers(0, 70, 400), ITEM: rng.integers(0, 30, 400)})
+    got = per_user_metrics_at(truth, recs, [5, 1, 3], history=history)
+    assert list(got) == [1, 3, 5]
+    for k, frame in got.items():
+        pd.testing.assert_frame_equal(frame, per_user_metrics(truth, recs, k, history=history), check_exact=True)
+        assert frame.attrs == per_user_metrics(truth, recs, k).attrs
+    with pytest.raises(ValueError, match="at least one"):
+        per_user_metrics_at(truth, recs, [])

@@ -101,6 +101,7 @@ recommendations frame with the same tie-break rule.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -131,6 +132,7 @@ __all__ = [
     "map_at_k",
     "ndcg_at_k",
     "per_user_metrics",
+    "per_user_metrics_at",
     "phr_at_k",
     "precision_at_k",
     "ranking_metrics",
@@ -421,7 +423,7 @@ def _per_user_arrays(
         # P(at least one hit): a group with m of its n slots inside the top k misses all its h hits
         # with the hypergeometric probability C(n - h, m) / C(n, m)
         first = np.flatnonzero(np.diff(np.concatenate([[-1], grp])) != 0) if len(grp) else np.zeros(0, np.int64)
-        m = np.minimum(g_n, k - a[first])
+        m = np.clip(k - a[first], 0, g_n)  # 0 for a group starting at or after k
         h = g_h
         free = g_n - h
         log_none = np.where(
@@ -807,6 +809,35 @@ def per_user_metrics(
     prep = _prepare(truth, recommendations, k, col_user, col_item, col_score, col_relevance)
     hk = _history_keys(prep, history, col_user, col_item, truth) if history is not None else None
     return _frame(prep, _per_user_arrays(prep, gain, _ALL, hk), col_user)
+
+
+def per_user_metrics_at(
+    truth: pd.DataFrame,
+    recommendations: pd.DataFrame,
+    ks: Iterable[int],
+    *,
+    col_user: str = DEFAULT_USER_COL,
+    col_item: str = DEFAULT_ITEM_COL,
+    col_score: str = DEFAULT_SCORE_COL,
+    col_relevance: str | None = None,
+    gain: str = "linear",
+    history: pd.DataFrame | None = None,
+) -> dict[int, pd.DataFrame]:
+    """:func:`per_user_metrics` at several cut-offs from one validation, sort and truth lookup (done
+    at the largest ``k``; the rows a smaller ``k`` cannot reach add zeros). Returns ``{k: frame}``
+    for ``k`` in increasing order, each frame identical to ``per_user_metrics(..., k)``. Raises as
+    :func:`per_user_metrics`, and ``ValueError`` for an empty ``ks``."""
+    _check_gain(gain)
+    levels = sorted({_check_k(k) for k in ks})
+    if not levels:
+        raise ValueError("ks must hold at least one cut-off")
+    prep = _prepare(truth, recommendations, levels[-1], col_user, col_item, col_score, col_relevance)
+    hk = _history_keys(prep, history, col_user, col_item, truth) if history is not None else None
+    out = {}
+    for k in levels:
+        pk = dataclasses.replace(prep, k=k)
+        out[k] = _frame(pk, _per_user_arrays(pk, gain, _ALL, hk), col_user)
+    return out
 
 
 def ranking_metrics(

@@ -24,7 +24,7 @@ from sklearn.base import clone
 
 from ..runtime import thread_limits
 from .bootstrap import bootstrap_cis, resample_counts, resample_indices
-from .metrics import BootstrapCI, bootstrap_ci, per_user_metrics
+from .metrics import BootstrapCI, bootstrap_ci, per_user_metrics, per_user_metrics_at
 from .models import (
     ALS,
     EASE,
@@ -169,7 +169,7 @@ def _metrics_at(
     recs: pd.DataFrame, truth: pd.DataFrame, history: pd.DataFrame, ks: Sequence[int]
 ) -> dict[int, pd.DataFrame]:
     recs = recs[recs[USER].isin(truth[USER].unique())]  # households of this truth only
-    return {int(k): per_user_metrics(truth, recs, int(k), history=history) for k in sorted(ks)}
+    return per_user_metrics_at(truth, recs, ks, history=history)
 
 
 def results_table(
