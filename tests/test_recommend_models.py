@@ -599,3 +599,17 @@ def test_paired_ratio_by_hand_and_uses_the_same_resamples():
     assert ci.estimate == pytest.approx(2.4 / 2.0) and ci.low < 1.2 < ci.high
     with pytest.raises(ValueError, match="same households"):
         paired_ratio(a, b.iloc[:3])
+
+
+def test_id_rank_is_numeric_for_numbers_and_top_k_stored_prior_breaks_ties():
+    from retention_utils.recommend.ranking import id_rank
+
+    assert id_rank(np.array([10, 9, 100])).tolist() == [1, 0, 2]
+    assert id_rank(np.array(["10", "9", "100"])).tolist() == [0, 2, 1]  # text ids: string order
+    m = sparse.csr_matrix(np.array([[1.0, 1.0, 1.0, 2.0]]))
+    items = np.array([9, 10, 11, 12])
+    assert top(top_k_stored(np.array(["x"]), items, m, 3), "x") == [12, 9, 10]
+    prior = np.array([1.0, 5.0, 3.0, 0.0])  # among the tied 9, 10, 11: 10 then 11
+    assert top(top_k_stored(np.array(["x"]), items, m, 3, prior=prior), "x") == [12, 10, 11]
+    with pytest.raises(ValueError, match="prior"):
+        top_k_stored(np.array(["x"]), items, m, 3, prior=np.array([1.0, np.nan, 0.0, 0.0]))
