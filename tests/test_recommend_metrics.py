@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -178,30 +179,51 @@ def test_excluded_count_with_gapped_integer_ids():
 
 
 # ---------------------------------------------------------------------------------------------
-# Deterministic ties
+# Ties: expected value over the orders of tied items (rule 7)
 # ---------------------------------------------------------------------------------------------
-def test_equal_scores_give_same_precision_for_any_row_order():
-    truth = truth_df([(1, "b"), (1, "d")])
+def test_tied_scores_score_the_expected_value_whatever_the_ids():
+    # issue 15: four tied items, two relevant. Under the old id-string rule precision@2 was 1.0 when
+    # a, b were relevant and 0.0 when c, d were; over the 24 equally likely orders it is 0.5 for both.
     recs = pd.DataFrame({USER: [1] * 4, ITEM: ["a", "b", "c", "d"], SCORE: [0.5] * 4})
-    # rule: score desc then str(item) asc -> ranking a, b, c, d -> top-2 holds one hit (b, rank 2)
-    expected_ndcg = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
-    rng = np.random.default_rng(3)
-    perms = [np.arange(4), np.arange(4)[::-1]] + [rng.permutation(4) for _ in range(10)]
-    for perm in perms:
-        shuffled = recs.iloc[perm].reset_index(drop=True)
-        assert precision_at_k(truth, shuffled, 2).value == 0.5, perm
-        # row-order dependence would put d (rank 1 -> NDCG 0.613) or nothing (0) in some orders
-        assert ndcg_at_k(truth, shuffled, 2).value == pytest.approx(expected_ndcg), perm
-    truth_ab = truth_df([(1, "a"), (1, "b")])
-    assert {precision_at_k(truth_ab, recs.iloc[p], 2).value for p in perms} == {1.0}
+    for relevant in (["a", "b"], ["c", "d"], ["b", "d"]):
+        truth = truth_df([(1, it) for it in relevant])
+        res = ranking_metrics(truth, recs, 2)
+        assert res["precision"].value == pytest.approx(0.5)
+        assert res["recall"].value == pytest.approx(0.5)
+        # each slot holds a hit with probability 1/2: DCG = (1 + 1/log2 3) / 2 = IDCG / 2
+        assert res["ndcg"].value == pytest.approx(0.5)
+        # no hit in the top 2 only if both slots hold the two misses: 1 / C(4, 2) = 1/6
+        assert res["hit_rate"].value == pytest.approx(5 / 6)
+        # AP@2: both hits (1/6) -> 1, hit then miss (1/3) -> 1/2, miss then hit (1/3) -> 1/4: 5/12
+        assert res["map"].value == pytest.approx(5 / 12)
+        rng = np.random.default_rng(3)
+        for perm in [np.arange(4)[::-1]] + [rng.permutation(4) for _ in range(5)]:
+            assert per_user_metrics(truth, recs.iloc[perm], 2).equals(per_user_metrics(truth, recs, 2))
 
 
-def test_tie_break_is_on_item_string_form():
-    # items 9 and 10 tie; as strings "10" < "9", so 10 is ranked first
+def test_numeric_ids_get_no_advantage_from_their_order():
     truth = truth_df([(1, 10)])
     recs = pd.DataFrame({USER: [1, 1], ITEM: [9, 10], SCORE: [1.0, 1.0]})
-    assert precision_at_k(truth, recs, 1).value == 1.0
-    assert precision_at_k(truth, recs.iloc[::-1], 1).value == 1.0
+    assert precision_at_k(truth, recs, 1).value == 0.5
+    assert precision_at_k(truth_df([(1, 9)]), recs.iloc[::-1], 1).value == 0.5
+    # a tie broken in the score (as P-TopFreq does with popularity) is respected
+    recs2 = recs.assign(**{SCORE: [1.0, 1.0 + 1e-3]})
+    assert precision_at_k(truth, recs2, 1).value == 1.0
+
+
+def test_ties_below_the_cut_do_not_matter_and_a_group_straddling_it_is_averaged():
+    truth = truth_df([(1, "a"), (1, "e")])
+    # a (3.0) alone first, then b, c, d, e tied (2.0) straddle k = 3, then f
+    recs = pd.DataFrame({USER: [1] * 6, ITEM: list("abcdef"), SCORE: [3.0, 2, 2, 2, 2, 1]})
+    pu = per_user_metrics(truth, recs, 3).iloc[0]
+    # slot 1 is a hit; slots 2 and 3 each hold e with probability 1/4
+    assert pu["hits"] == pytest.approx(1.5)
+    d2, d3 = 1 / math.log2(3), 1 / math.log2(4)
+    assert pu["ndcg"] == pytest.approx((1 + 0.25 * (d2 + d3)) / (1 + d2))
+    assert pu["hit"] == 1.0
+    # AP@3: 1/1 + E[hit_2 * 2]/2 + E[hit_3 * (1 + hit_2 + hit_3)]/3 with hit_2 hit_3 never both 1
+    assert pu["average_precision"] == pytest.approx((1 + 0.25 * 2 / 2 + 0.25 * 2 / 3) / 2)
+    assert pu["n_recommended"] == 3
 
 
 def test_random_row_order_invariance_of_per_user_frame():
@@ -338,50 +360,55 @@ def test_no_evaluable_users_gives_nan():
 # ---------------------------------------------------------------------------------------------
 # Against a slow, obviously-correct reference on random data
 # ---------------------------------------------------------------------------------------------
+def _orders(r):
+    """Every order of a user's deduplicated recommendations that respects the scores (ties permuted)."""
+    best = {}
+    for it, sc in zip(r[ITEM], r[SCORE], strict=True):
+        best[it] = max(sc, best.get(it, -np.inf))
+    levels = sorted(set(best.values()), reverse=True)
+    groups = [[it for it in best if best[it] == lv] for lv in levels]
+    for combo in itertools.product(*(itertools.permutations(g) for g in groups)):
+        yield [it for g in combo for it in g]
+
+
 def _reference(truth, recs, k):
+    """Each metric averaged over every order of the tied items (brute force)."""
     out = {}
     tsets = truth.groupby(USER)[ITEM].apply(set).to_dict()
     for u, tset in tsets.items():
-        r = recs[recs[USER] == u]
-        best = {}
-        for it, sc in zip(r[ITEM], r[SCORE], strict=True):
-            best[it] = max(sc, best.get(it, -np.inf))
-        order = sorted(best, key=lambda it: (-best[it], str(it)))[:k]
-        hits = [it in tset for it in order]
-        dcg = sum(1 / math.log2(i + 2) for i, h in enumerate(hits) if h)
-        idcg = sum(1 / math.log2(i + 2) for i in range(min(k, len(tset))))
-        cum, ap = 0, 0.0
-        for i, h in enumerate(hits):
-            if h:
-                cum += 1
-                ap += cum / (i + 1)
-        out[u] = {
-            "precision": sum(hits) / k,
-            "recall": sum(hits) / len(tset),
-            "ndcg": dcg / idcg,
-            "average_precision": ap / min(k, len(tset)),
-            "hit": bool(any(hits)),
-        }
+        rows = []
+        for full in _orders(recs[recs[USER] == u]):
+            hits = [it in tset for it in full[:k]]
+            dcg = sum(1 / math.log2(i + 2) for i, h in enumerate(hits) if h)
+            idcg = sum(1 / math.log2(i + 2) for i in range(min(k, len(tset))))
+            cum, ap = 0, 0.0
+            for i, h in enumerate(hits):
+                if h:
+                    cum += 1
+                    ap += cum / (i + 1)
+            rows.append([sum(hits) / k, sum(hits) / len(tset), dcg / idcg, ap / min(k, len(tset)), float(any(hits))])
+        vals = np.mean(rows, axis=0) if rows else np.zeros(5)
+        out[u] = dict(zip(["precision", "recall", "ndcg", "average_precision", "hit"], vals, strict=True))
     return pd.DataFrame.from_dict(out, orient="index")
 
 
 @pytest.mark.parametrize("k", [1, 3, 10])
 def test_matches_slow_reference_on_random_data(k):
     rng = np.random.default_rng(k)
+    # about 7 rows per user with scores on 4 levels: tie groups of up to ~5 items, enumerable
     recs = pd.DataFrame(
         {
-            USER: rng.integers(0, 80, 1500),
-            ITEM: rng.integers(0, 40, 1500),
-            SCORE: rng.integers(0, 5, 1500) / 2,
+            USER: rng.integers(0, 80, 560),
+            ITEM: rng.integers(0, 12, 560),
+            SCORE: rng.integers(0, 4, 560) / 2,
         }
     )
-    truth = pd.DataFrame({USER: rng.integers(0, 100, 400), ITEM: rng.integers(0, 40, 400)})
+    truth = pd.DataFrame({USER: rng.integers(0, 100, 400), ITEM: rng.integers(0, 12, 400)})
     ref = _reference(truth, recs, k).sort_index()
     got = per_user_metrics(truth, recs, k).sort_index()
     assert list(got.index) == list(ref.index)
-    for col in ("precision", "recall", "ndcg", "average_precision"):
-        np.testing.assert_allclose(got[col].to_numpy(), ref[col].to_numpy(), rtol=1e-12, err_msg=col)
-    assert (got["hit"].to_numpy() == ref["hit"].to_numpy()).all()
+    for col in ("precision", "recall", "ndcg", "average_precision", "hit"):
+        np.testing.assert_allclose(got[col].to_numpy(), ref[col].to_numpy(), rtol=1e-9, atol=1e-12, err_msg=col)
     agg = ranking_metrics(truth, recs, k)
     assert agg["ndcg"].value == pytest.approx(ref["ndcg"].mean())
     assert agg["precision"] == precision_at_k(truth, recs, k)
@@ -401,7 +428,7 @@ def _brute_top_k(users, items, dense, k, exclude=None):
             for c in range(len(items))
             if dense[r, c] > -np.inf and (exclude is None or not exclude[r, c])
         ]
-        cand.sort(key=lambda t: (-t[0], str(t[1])))
+        cand.sort(key=lambda t: (-t[0], t[1]))  # numeric ids: numeric order
         for rank, (v, it) in enumerate(cand[:k], start=1):
             rows.append((u, it, float(v), rank))
     return pd.DataFrame(rows, columns=[USER, ITEM, SCORE, "rank"])
@@ -413,11 +440,25 @@ def _same(a, b):
     )
 
 
+@pytest.mark.parametrize("k", [1, 10])
+def test_top_k_from_scores_on_wide_rows_takes_the_pre_cut_path_and_matches_brute_force(k):
+    # 2,048 items: the k-th largest is found after a cut by every 16th column's k-th largest
+    rng = np.random.default_rng(5)
+    users = np.arange(9)
+    items = rng.permutation(2048) * 3
+    dense = np.where(rng.random((9, 2048)) < 0.8, 0.0, rng.integers(1, 6, (9, 2048)).astype(float))
+    dense[1] = 0.0  # all tied
+    dense[2, ::16] = -np.inf  # the sample is all -inf: the full partition path
+    dense[3, :] = rng.random(2048)  # no ties
+    dense[4, :5] = 9.0  # the top values outside the sample
+    _same(top_k_from_scores(users, items, dense, k, chunk_size=4), _brute_top_k(users, items, dense, k))
+
+
 @pytest.mark.parametrize("k", [1, 3, 7, 50])
 def test_top_k_from_scores_matches_brute_force(k):
     rng = np.random.default_rng(k)
     users = np.array([f"u{i}" for i in range(11)])
-    items = np.array([10, 9, 2, 1, 100, 3, 30, 4, 5, 11, 12, 20])  # string order != numeric order
+    items = np.array([10, 9, 2, 1, 100, 3, 30, 4, 5, 11, 12, 20])  # numeric order != string order
     dense = rng.integers(0, 3, size=(len(users), len(items))).astype(float)  # many ties
     dense[4, :] = 1.0  # a row of pure ties
     dense[5, 2] = -np.inf
@@ -546,7 +587,7 @@ def test_empty_recommendations_are_all_misses():
 def test_repeat_explore_matches_slow_reference():
     rng = np.random.default_rng(21)
     recs = pd.DataFrame(
-        {USER: rng.integers(0, 40, 700), ITEM: rng.integers(0, 25, 700), SCORE: rng.random(700).round(1)}
+        {USER: rng.integers(0, 40, 280), ITEM: rng.integers(0, 25, 280), SCORE: rng.random(280).round(1)}
     )
     truth = pd.DataFrame({USER: rng.integers(0, 45, 250), ITEM: rng.integers(0, 25, 250)})
     history = pd.DataFrame({USER: rng.integers(0, 45, 400), ITEM: rng.integers(0, 25, 400)})
@@ -555,22 +596,49 @@ def test_repeat_explore_matches_slow_reference():
     got = per_user_metrics(truth, recs, k, history=history)
     for u, tset in truth.groupby(USER)[ITEM].apply(set).items():
         h = hist.get(u, set())
-        r = recs[recs[USER] == u]
-        best = {}
-        for it, sc in zip(r[ITEM], r[SCORE], strict=True):
-            best[it] = max(sc, best.get(it, -np.inf))
-        top = sorted(best, key=lambda it: (-best[it], str(it)))[:k]
         rep, exp = tset & h, tset - h
+        tops = [set(full[:k]) for full in _orders(recs[recs[USER] == u])] or [set()]
         row = got.loc[u]
         if rep:
-            assert row["repeat_recall"] == pytest.approx(len(rep & set(top)) / len(rep))
+            assert row["repeat_recall"] == pytest.approx(np.mean([len(rep & t) / len(rep) for t in tops]))
         else:
             assert np.isnan(row["repeat_recall"])
         if exp:
-            assert row["explore_recall"] == pytest.approx(len(exp & set(top)) / len(exp))
+            assert row["explore_recall"] == pytest.approx(np.mean([len(exp & t) / len(exp) for t in tops]))
         else:
             assert np.isnan(row["explore_recall"])
-        assert row["repeat_share"] == pytest.approx(len(set(top) & h) / k)
+        assert row["repeat_share"] == pytest.approx(np.mean([len(t & h) / k for t in tops]))
     agg = repeat_explore_at_k(truth, recs, k, history=history)
     assert agg["repeat_recall"].value == pytest.approx(got["repeat_recall"].mean())
     assert agg["repeat_recall"].n_users == int(got["repeat_recall"].notna().sum())
+
+
+def test_bootstrap_cis_equal_bootstrap_ci_per_column():
+    from retention_utils.recommend.bootstrap import bootstrap_cis, resample_counts
+
+    rng = np.random.default_rng(4)
+    v = np.column_stack([rng.random(57), rng.integers(0, 2, 57), np.full(57, 0.5)])
+    cis = bootstrap_cis(v, n_boot=300, seed=9, alpha=0.1)
+    for j in range(3):
+        one = bootstrap_ci(v[:, j], n_boot=300, seed=9, alpha=0.1)
+        assert cis[j][:3] == pytest.approx(one[:3], rel=1e-12) and cis[j].n == 57
+    counts = resample_counts(57, 300, 9)
+    assert counts.sum(axis=1).tolist() == [57.0] * 300  # each resample draws 57 values
+    with pytest.raises(ValueError, match="NaN"):
+        bootstrap_cis(np.array([[np.nan]]))
+
+
+def test_per_user_metrics_at_several_k_equal_one_call_per_k():
+    from retention_utils.recommend.metrics import per_user_metrics_at
+
+    rng = np.random.default_rng(8)
+    recs = pd.DataFrame({USER: rng.integers(0, 60, 900), ITEM: rng.integers(0, 30, 900), SCORE: rng.integers(0, 4, 900) / 2})
+    truth = pd.DataFrame({USER: rng.integers(0, 70, 300), ITEM: rng.integers(0, 30, 300)})
+    history = pd.DataFrame({USER: rng.integers(0, 70, 400), ITEM: rng.integers(0, 30, 400)})
+    got = per_user_metrics_at(truth, recs, [5, 1, 3], history=history)
+    assert list(got) == [1, 3, 5]
+    for k, frame in got.items():
+        pd.testing.assert_frame_equal(frame, per_user_metrics(truth, recs, k, history=history), check_exact=True)
+        assert frame.attrs == per_user_metrics(truth, recs, k).attrs
+    with pytest.raises(ValueError, match="at least one"):
+        per_user_metrics_at(truth, recs, [])

@@ -98,9 +98,10 @@ def test_interactions_by_hand():
     assert (again.counts != DATA.counts).nnz == 0 and (again.baskets != DATA.baskets).nnz == 0
 
 
-def test_interactions_items_follow_string_order_and_errors():
+def test_interactions_items_follow_the_natural_id_order_and_errors():
     d = Interactions.from_baskets(baskets([("h", "o", 1, ["9", "10", "100"])]))
-    assert list(d.items) == ["10", "100", "9"]
+    assert list(d.items) == ["10", "100", "9"]  # text ids: string order
+    np.testing.assert_allclose(d.basket_day, pd.Timestamp("2017-01-02").value / 86_400e9)
     with pytest.raises(ValueError, match="no training baskets"):
         DATA.rows(["u1", "zz"])
     np.testing.assert_array_equal(DATA.rows(["u3", "zz"], allow_unknown=True), [2, -1])
@@ -141,11 +142,28 @@ def test_p_topfreq_by_hand():
     assert top(short, "u3") == ["c", "d"]  # only own products are candidates
 
 
+def test_p_topfreq_breaks_ties_by_popularity_then_numeric_id_and_scores_say_so():
+    # popularity (baskets): 10 -> 3, 11 -> 2, 9 -> 1, 20 -> 1, 100 -> 1
+    d = Interactions.from_baskets(
+        baskets([("h1", "o1", 1, [9, 10, 11]), ("h2", "o2", 1, [10, 11]), ("h3", "o3", 1, [10, 20, 100])])
+    )
+    assert list(d.items) == [9, 10, 11, 20, 100]  # numeric ids in numeric order, not "10" < "9"
+    recs = PTopFreq().fit(d).recommend(["h1", "h3"], 3)
+    assert top(recs, "h1") == [10, 11, 9]  # all bought once: most popular first
+    assert [score_of(recs, "h1", i) for i in (10, 11, 9)] == pytest.approx([1 + 3 / 4, 1 + 2 / 4, 1 + 1 / 4])
+    assert top(recs, "h3") == [10, 20, 100]  # 20 and 100 tie in popularity too: numeric order
+    # the metrics see the popularity tie-break (distinct scores) and average the remaining tie
+    truth = pd.DataFrame({C: ["h1", "h3"], P: [10, 100]})
+    pu = per_user_metrics(truth, recs, 2)
+    assert pu.loc["h1", "precision"] == 0.5 and pu.loc["h3", "precision"] == 0.25
+
+
 def test_gp_topfreq_pads_with_popular_products_not_bought():
     recs = GPTopFreq().fit(DATA).recommend(["u2", "u3", "new"], 4)
     # u2: own b (2), c (1); padding from the global top 4 (a, b, c, d) minus own: a (3/4), d (1/4)
     assert top(recs, "u2") == ["b", "c", "a", "d"]
     assert score_of(recs, "u2", "a") == pytest.approx(0.75)
+    assert score_of(recs, "u2", "b") == pytest.approx(2.75)  # frequency + popularity / (max + 1)
     # u3: own c, d (tie -> c); padding a, b (both 3/4 -> a first)
     assert top(recs, "u3") == ["c", "d", "a", "b"]
     assert top(recs, "new") == ["a", "b", "c", "d"]
@@ -214,7 +232,7 @@ def test_ease_two_items_by_hand():
     )
     m = EASE(l2=1.0).fit(d)
     np.testing.assert_allclose(
-        scores_dense(m, ["h1", "h2", "h3"]).to_numpy(), [[1 / 3, 1 / 3], [0, 1 / 3], [1 / 3, 0]]
+        scores_dense(m, ["h1", "h2", "h3"]).to_numpy(), [[1 / 3, 1 / 3], [0, 1 / 3], [1 / 3, 0]], atol=1e-12
     )
     assert top(m.recommend(["h2"], 1), "h2") == ["q"]
 
@@ -457,6 +475,25 @@ def test_run_protocol_matches_manual_tuning_and_full_history_metrics():
     assert table.loc[0, "parameters"] == "(none tuned)"
 
 
+def test_run_protocols_in_two_processes_equals_one_after_the_other():
+    from retention_utils.recommend.protocol import run_protocols
+    from retention_utils.recommend.split import last_basket_protocol
+
+    a = last_basket_protocol(_random_baskets(), min_baskets=4, min_item_baskets=1)
+    b = last_basket_protocol(_random_baskets().iloc[::-1], min_baskets=5, min_item_baskets=1)
+    specs = [ModelSpec("P-TopFreq", PTopFreq()), ModelSpec("user-kNN", UserKNN(), {"n_neighbors": [2, 8]})]
+    extra = {"a": {"half": a.test.truth.iloc[::2]}}
+    seq = run_protocols({"a": a, "b": b}, specs, ks=(3,), extra_truths=extra)
+    par = run_protocols({"a": a, "b": b}, specs, ks=(3,), extra_truths=extra, n_jobs=2)
+    assert list(par) == ["a", "b"] and set(par["a"].evaluations) == {"test", "half"}
+    for name in ("a", "b"):
+        for target, by_model in seq[name].evaluations.items():
+            for model, by_k in by_model.items():
+                pd.testing.assert_frame_equal(par[name].evaluations[target][model][3], by_k[3])
+    with pytest.raises(ValueError, match="n_jobs"):
+        run_protocols({"a": a}, specs, n_jobs=0)
+
+
 def test_compare_to_baseline_verdicts():
     idx = pd.Index([f"h{i}" for i in range(40)], name=C)
 
@@ -496,6 +533,7 @@ def test_default_specs_and_format_results():
         "EASE",
         "ALS",
         "TIFU-KNN",
+        "TAIW-style",
     ]
     without = [s.name for s in default_specs(None)]
     assert "content TF-IDF" not in without and "hybrid CF + content" not in without
@@ -532,3 +570,46 @@ def test_format_results_coarse_models():
     out = format_results(tab, coarse={"ALS": 2})
     assert out.loc[("ALS", 10), "NDCG"] == "0.20 [0.19, 0.21]" and out.loc[("m", 10), "NDCG"] == "0.196 [0.186, 0.207]"
     assert out.loc[("ALS", 10), "repeat share"] == 0.99 and out.loc[("m", 10), "repeat share"] == 0.988
+
+
+def test_tuning_households_is_a_seeded_sample_and_tune_scores_only_it():
+    from retention_utils.recommend.protocol import tuning_households
+
+    truth = pd.DataFrame({C: [f"h{i}" for i in range(10)], P: ["a"] * 10})
+    assert list(tuning_households(truth)) == sorted(truth[C])
+    a, b = tuning_households(truth, 4, seed=1), tuning_households(truth, 4, seed=1)
+    assert list(a) == list(b) and len(a) == 4 and a.is_monotonic_increasing
+    assert list(tuning_households(truth, 99)) == sorted(truth[C])
+    with pytest.raises(ValueError, match="positive"):
+        tuning_households(truth, 0)
+    res = tune(PTopFreq(), {}, DATA, pd.DataFrame({C: ["u1", "u2", "u3"], P: ["a", "b", "c"]}), k=1, households=2)
+    assert int(res.table["n_users"].iloc[0]) == 2
+
+
+def test_paired_ratio_by_hand_and_uses_the_same_resamples():
+    from retention_utils.recommend.protocol import paired_ratio
+
+    idx = pd.Index(range(6))
+    a = pd.DataFrame({"ndcg": [0.2, 0.4, 0.6, 0.2, 0.4, 0.6]}, index=idx)
+    ci = paired_ratio(a, a.assign(ndcg=a["ndcg"] / 2), n_boot=200, seed=3)
+    # a is twice b on every household: every resample's ratio is exactly 2
+    assert (ci.estimate, ci.low, ci.high) == pytest.approx((2.0, 2.0, 2.0))
+    b = pd.DataFrame({"ndcg": [0.1, 0.5, 0.3, 0.3, 0.2, 0.6]}, index=idx)
+    ci = paired_ratio(a, b, n_boot=500, seed=3)
+    assert ci.estimate == pytest.approx(2.4 / 2.0) and ci.low < 1.2 < ci.high
+    with pytest.raises(ValueError, match="same households"):
+        paired_ratio(a, b.iloc[:3])
+
+
+def test_id_rank_is_numeric_for_numbers_and_top_k_stored_prior_breaks_ties():
+    from retention_utils.recommend.ranking import id_rank
+
+    assert id_rank(np.array([10, 9, 100])).tolist() == [1, 0, 2]
+    assert id_rank(np.array(["10", "9", "100"])).tolist() == [0, 2, 1]  # text ids: string order
+    m = sparse.csr_matrix(np.array([[1.0, 1.0, 1.0, 2.0]]))
+    items = np.array([9, 10, 11, 12])
+    assert top(top_k_stored(np.array(["x"]), items, m, 3), "x") == [12, 9, 10]
+    prior = np.array([1.0, 5.0, 3.0, 0.0])  # among the tied 9, 10, 11: 10 then 11
+    assert top(top_k_stored(np.array(["x"]), items, m, 3, prior=prior), "x") == [12, 10, 11]
+    with pytest.raises(ValueError, match="prior"):
+        top_k_stored(np.array(["x"]), items, m, 3, prior=np.array([1.0, np.nan, 0.0, 0.0]))

@@ -38,9 +38,23 @@ Rules (all enforced and tested)
 6. **Recommendation duplicates.** Duplicate (user, item) rows in ``recommendations``
    keep the row with the highest score; the others are dropped *before* ranking, so a
    duplicate never occupies two slots.
-7. **Deterministic ties.** Within a user, items are ranked by score descending, then by
-   ``str(item_id)`` ascending (lexicographic on the string form, so ``"10" < "9"``).
-   The result never depends on the input row order.
+7. **Ties: expected value over tie orders.** Within a user, items are ranked by score
+   descending; items with equal scores (a *tie group*) are treated as the model treats them,
+   as interchangeable: every metric is the expected value over the equally likely orders of
+   the items inside each tie group (McSherry & Najork 2008, "Computing information retrieval
+   performance measures efficiently in the presence of tied scores", ECIR). The result depends
+   neither on the input row order nor on the ids (an id order would favour some items:
+   with four tied items, precision@2 would be 1.0 or 0.0 depending on which two are relevant;
+   here it is 0.5). Without ties every value is the usual deterministic one. A model that breaks
+   ties on purpose (P-TopFreq by global popularity) must put the tie-break into its scores.
+   Closed forms, for a tie group of ``n`` items with ``h`` hits starting at 0-based position
+   ``a``: each of its positions holds a hit with probability ``h / n`` (precision, recall, NDCG
+   with the group's mean gain, repeat / explore recall, repeat share are linear in these);
+   hit rate uses the hypergeometric probability ``C(n - h, m) / C(n, m)`` that the ``m`` slots of
+   the group inside the top k hold no hit; AP uses
+   ``E[hit_p * hits at or before p] = h/n (H + 1) + (p - a) h (h - 1) / (n (n - 1))`` with ``H``
+   the hits of the earlier groups. ``hits`` is therefore an expected count (float) and ``hit``
+   a probability.
 8. **Validation.** Missing columns raise ``ValueError`` naming them; NaN scores, null
    user / item ids, non-numeric scores, NaN or negative relevances and a ``k`` that is
    not a positive int raise ``ValueError``; a non-DataFrame input raises ``TypeError``.
@@ -68,7 +82,8 @@ truth relevance of the item at 1-based rank ``i`` and 0 for a miss)
   (Li, Jullien, Ariannezhad & de Rijke 2023, "A Next Basket Recommendation Reality
   Check", ACM TOIS, doi:10.1145/3587153).
 * catalogue coverage@k = distinct items in the top-k lists of the evaluated users /
-  catalogue size (Ge, Delgado-Battenfeld & Jannach 2010, "Beyond accuracy", RecSys).
+  catalogue size (Ge, Delgado-Battenfeld & Jannach 2010, "Beyond accuracy", RecSys); an item
+  of a tie group straddling position k counts as covered (it is in the top k in some order).
 * repeat / explore (Li et al. 2023): given a ``history`` frame of (user, item) bought
   before the cutoff, ``T_u`` splits into repeat items (in the user's history) and
   explore items (new to the user). repeat recall@k = repeat hits / |repeat truth|
@@ -76,8 +91,8 @@ truth relevance of the item at 1-based rank ``i`` and 0 for a miss)
   repeat share@k = (number of top-k items that are in the user's history) / ``k``.
 
 Implementation: a single vectorised pass (ids encoded to integer codes, one ``np.argsort`` of
-a packed (user, score level, str(item) rank) int64 key of the recommendations, group ranks from
-run starts, ``np.bincount`` aggregations); no Python loop over users. Each single-metric
+a packed (user, score level) int64 key of the recommendations, tie groups and ranks from run
+starts, ``np.bincount`` aggregations); no Python loop over users. Each single-metric
 function performs the whole pass, so to get several metrics call :func:`ranking_metrics` (all
 aggregates) or :func:`per_user_metrics` (per-user frame, for :func:`bootstrap_ci`) once.
 :func:`top_k_from_scores` turns a (users x items) score matrix, processed in row chunks, into a
@@ -86,13 +101,16 @@ recommendations frame with the same tie-break rule.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
+from .bootstrap import BootstrapCI, bootstrap_ci
 from .ranking import (
     DEFAULT_ITEM_COL,
     DEFAULT_SCORE_COL,
@@ -102,7 +120,6 @@ from .ranking import (
     argsort_keys,
     dense_rank,
     group_rank,
-    string_rank,
     top_k_from_scores,
 )
 
@@ -115,6 +132,7 @@ __all__ = [
     "map_at_k",
     "ndcg_at_k",
     "per_user_metrics",
+    "per_user_metrics_at",
     "phr_at_k",
     "precision_at_k",
     "ranking_metrics",
@@ -157,17 +175,6 @@ class MetricResult:
 
     def __float__(self) -> float:
         return float(self.value)
-
-
-class BootstrapCI(NamedTuple):
-    """Percentile bootstrap interval returned by :func:`bootstrap_ci`."""
-
-    estimate: float  # mean of the (non-NaN) input values
-    low: float  # alpha/2 quantile of the bootstrap means
-    high: float  # 1 - alpha/2 quantile of the bootstrap means
-    n: int  # number of non-NaN values resampled
-    n_boot: int
-    alpha: float
 
 
 # --------------------------------------------------------------------------------------
@@ -238,11 +245,13 @@ class _Prepared:
     t_item: np.ndarray
     t_rel: np.ndarray
     t_key: np.ndarray
-    # top-k recommendation rows, sorted by (user, score desc, item string asc)
+    # recommendation rows of every tie group starting before k, sorted by (user, score desc)
     r_user: np.ndarray
     r_item: np.ndarray
-    r_rank: np.ndarray  # 0-based
+    r_rank: np.ndarray  # 0-based position in one order of the list (any order inside a tie)
     r_tpos: np.ndarray  # index into the truth arrays, -1 for a miss
+    r_group: np.ndarray  # tie group (run of equal score within a user), 0-based, non-decreasing
+    r_gstart: np.ndarray  # 0-based position where the row's tie group starts (< k)
 
 
 def _prepare(
@@ -293,36 +302,34 @@ def _prepare(
         rel = np.ones(len(t_key), dtype=np.float64)
     tu, ti = np.divmod(t_key, n_items) if n_items else (t_key, t_key)
 
-    # ---- recommendations: one sort by (user, score desc, item string asc)
+    # ---- recommendations: one sort by (user, score desc); the order inside a tie does not matter
     ru, ri = u_codes[n_t:], i_codes[n_t:]
-    rec_items = np.flatnonzero(np.bincount(ri, minlength=n_items))
-    item_rank = np.zeros(n_items, dtype=np.int64)
-    item_rank[rec_items] = string_rank(i_uniques[rec_items])
     score_lv, n_score_lv = dense_rank(scores, descending=True)
-    order = argsort_keys([(ru, n_users), (score_lv, n_score_lv), (item_rank[ri], len(rec_items))])
-    ru, ri = ru[order], ri[order]
+    order = argsort_keys([(ru, n_users), (score_lv, n_score_lv)])
+    ru, ri, lv = ru[order], ri[order], score_lv[order]
     r_key = ru * n_items + ri
-    # Duplicate (user, item) rows: keep the first == highest-scored one. Only the first k rows of
-    # each user are hashed; a user with a duplicate among them has all its rows deduplicated.
-    rank = group_rank(ru)
-    top = rank < k
-    dup_top = pd.Series(r_key[top]).duplicated(keep="first").to_numpy()
-    if dup_top.any():
+    # Duplicate (user, item) rows: keep the first == highest-scored one. Only the rows that can reach
+    # the top k are hashed; a user with a duplicate among them has all its rows deduplicated.
+    pos, g_start, reach = _tie_groups(ru, lv, k)
+    dup = pd.Series(r_key[reach]).duplicated(keep="first").to_numpy()
+    if dup.any():
         bad_user = np.zeros(n_users, dtype=bool)
-        bad_user[ru[top][dup_top]] = True
-        bad = bad_user[ru]
-        bad_idx = np.flatnonzero(bad)
-        keep = ~bad
+        bad_user[ru[reach][dup]] = True
+        bad_idx = np.flatnonzero(bad_user[ru])
+        keep = ~bad_user[ru]
         keep[bad_idx] = ~pd.Series(r_key[bad_idx]).duplicated(keep="first").to_numpy()
-        ru, ri, r_key = ru[keep], ri[keep], r_key[keep]
-        rank = group_rank(ru)
-        top = rank < k
-    ru, ri, r_key, rank = ru[top], ri[top], r_key[top], rank[top]
+        ru, ri, lv, r_key = ru[keep], ri[keep], lv[keep], r_key[keep]
+        pos, g_start, reach = _tie_groups(ru, lv, k)
+    ru, ri, r_key, pos, g_start, lv = ru[reach], ri[reach], r_key[reach], pos[reach], g_start[reach], lv[reach]
+    # tie groups: runs of equal (user, score level); every row of a group that starts before k kept
+    new = np.ones(len(ru), dtype=bool)
+    new[1:] = (ru[1:] != ru[:-1]) | (lv[1:] != lv[:-1])
+    group = np.cumsum(new) - 1
 
-    # ---- hits: look each top-k (user, item) up in the sorted truth keys
+    # ---- hits: look each kept (user, item) up in the sorted truth keys
     if len(t_key):
-        pos = np.minimum(np.searchsorted(t_key, r_key), len(t_key) - 1)
-        tpos = np.where(t_key[pos] == r_key, pos, -1)
+        tp = np.minimum(np.searchsorted(t_key, r_key), len(t_key) - 1)
+        tpos = np.where(t_key[tp] == r_key, tp, -1)
     else:
         tpos = np.full(len(r_key), -1, dtype=np.int64)
 
@@ -341,9 +348,24 @@ def _prepare(
         t_key=t_key,
         r_user=ru,
         r_item=ri,
-        r_rank=rank,
+        r_rank=pos,
         r_tpos=tpos,
+        r_group=group,
+        r_gstart=g_start,
     )
+
+
+def _tie_groups(ru: np.ndarray, lv: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For rows sorted by (user, score level): 0-based position in the user's list, position where
+    the row's tie group starts, and whether the group starts before ``k`` (can reach the top k)."""
+    pos = group_rank(ru)
+    n = len(ru)
+    new = np.ones(n, dtype=bool)
+    if n:
+        new[1:] = (ru[1:] != ru[:-1]) | (lv[1:] != lv[:-1])
+    starts = np.flatnonzero(new)
+    g_start = np.repeat(pos[starts], np.diff(np.append(starts, n)))
+    return pos, g_start, g_start < k
 
 
 def _gain(rel: np.ndarray, gain: str) -> np.ndarray:
@@ -378,25 +400,45 @@ def _per_user_arrays(
     want: set[str],
     history_keys: np.ndarray | None,
 ) -> dict[str, np.ndarray]:
-    """Per-user values over *all* user codes (length ``prep.n_users``)."""
+    """Per-user values over *all* user codes (length ``prep.n_users``): expected values over the
+    orders of tied scores (module docstring, rule 7)."""
     U, k = prep.n_users, prep.k
-    ru, rank, tpos = prep.r_user, prep.r_rank, prep.r_tpos
+    ru, pos, tpos, grp, a = prep.r_user, prep.r_rank, prep.r_tpos, prep.r_group, prep.r_gstart
     hit = tpos >= 0
+    n_groups = int(grp[-1]) + 1 if len(grp) else 0
+    g_n = np.bincount(grp, minlength=n_groups).astype(np.float64)  # group sizes
+    g_h = np.bincount(grp, weights=hit, minlength=n_groups)  # hits per group
+    share = g_h[grp] / g_n[grp]  # P(the item at this position is a hit)
+    inl = pos < k  # positions inside the top k
     n_truth = np.bincount(prep.t_user, minlength=U)
-    hits = np.bincount(ru[hit], minlength=U)
+    e_hits = np.bincount(ru[inl], weights=share[inl], minlength=U)
     out: dict[str, np.ndarray] = {
         "n_truth": n_truth,
-        "n_recommended": np.bincount(ru, minlength=U),
-        "hits": hits,
+        "n_recommended": np.bincount(ru[inl], minlength=U),
+        "hits": e_hits,
     }
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["precision"] = hits / k
-        out["recall"] = hits / n_truth
-        out["hit"] = hits > 0
+        out["precision"] = e_hits / k
+        out["recall"] = e_hits / n_truth
+        # P(at least one hit): a group with m of its n slots inside the top k misses all its h hits
+        # with the hypergeometric probability C(n - h, m) / C(n, m)
+        first = np.flatnonzero(np.diff(np.concatenate([[-1], grp])) != 0) if len(grp) else np.zeros(0, np.int64)
+        m = np.clip(k - a[first], 0, g_n)  # 0 for a group starting at or after k
+        h = g_h
+        free = g_n - h
+        log_none = np.where(
+            free >= m,
+            gammaln(free + 1) - gammaln(free - m + 1) - gammaln(g_n + 1) + gammaln(g_n - m + 1),
+            -np.inf,
+        )
+        log_none = np.where(h > 0, log_none, 0.0)
+        out["hit"] = 1.0 - np.exp(np.bincount(ru[first], weights=log_none, minlength=U))
         if "ndcg" in want:
             disc = 1.0 / np.log2(np.arange(k, dtype=np.float64) + 2.0)
-            g = _gain(prep.t_rel[tpos[hit]], gain)
-            dcg = np.bincount(ru[hit], weights=g * disc[rank[hit]], minlength=U)
+            gains = np.zeros(len(ru))
+            gains[hit] = _gain(prep.t_rel[tpos[hit]], gain)
+            g_gain = np.bincount(grp, weights=gains, minlength=n_groups) / g_n
+            dcg = np.bincount(ru[inl], weights=g_gain[grp[inl]] * disc[pos[inl]], minlength=U)
             if prep.graded:
                 rel_lv, n_lv = dense_rank(prep.t_rel, descending=True)
                 order = argsort_keys([(prep.t_user, U), (rel_lv, n_lv)])
@@ -409,25 +451,32 @@ def _per_user_arrays(
                 idcg = cum[np.minimum(n_truth, k)]
             out["ndcg"] = dcg / idcg
         if "map" in want:
-            c = np.cumsum(hit)
-            c_before = np.concatenate([[0], c[:-1]])
-            start = np.arange(len(ru)) - rank
-            cum_hits = c - c_before[start] if len(ru) else c
-            prec_i = cum_hits / (rank + 1.0)
-            ap_sum = np.bincount(ru[hit], weights=prec_i[hit], minlength=U)
+            # E[hit_p * hits in positions <= p] for position p of a group of n rows with h hits that
+            # starts at a, after H hits in earlier groups: h/n (H + 1) + (p - a) h (h - 1) / (n (n - 1))
+            # (McSherry & Najork 2008)
+            user_start = np.flatnonzero(np.diff(np.concatenate([[-1], ru[first]])) != 0)
+            cum = np.cumsum(g_h) - g_h  # hits in earlier groups, over all users
+            before = cum - np.repeat(cum[user_start], np.diff(np.append(user_start, len(first))))
+            pair = np.where(g_n > 1, g_h * (g_h - 1) / (g_n * np.maximum(g_n - 1, 1)), 0.0)
+            e_prod = share * (before[grp] + 1.0) + (pos - a) * pair[grp]
+            ap_sum = np.bincount(ru[inl], weights=e_prod[inl] / (pos[inl] + 1.0), minlength=U)
             out["average_precision"] = ap_sum / np.minimum(n_truth, k)
         if history_keys is not None:
             t_rep = _in_sorted(prep.t_key, history_keys)
             r_rep = _in_sorted(prep.r_user * prep.n_items + prep.r_item, history_keys)
             n_rep = np.bincount(prep.t_user[t_rep], minlength=U)
             n_exp = n_truth - n_rep
-            rep_hits = np.bincount(ru[hit], weights=t_rep[tpos[hit]], minlength=U).astype(np.int64)
-            exp_hits = hits - rep_hits
+            rep_hit = np.zeros(len(ru))
+            rep_hit[hit] = t_rep[tpos[hit]]
+            g_rh = np.bincount(grp, weights=rep_hit, minlength=n_groups) / g_n
+            g_rep = np.bincount(grp, weights=r_rep, minlength=n_groups) / g_n
+            rep_hits = np.bincount(ru[inl], weights=g_rh[grp[inl]], minlength=U)
+            exp_hits = e_hits - rep_hits
             out["n_repeat_truth"] = n_rep
             out["n_explore_truth"] = n_exp
             out["repeat_recall"] = np.where(n_rep > 0, rep_hits / n_rep, np.nan)
             out["explore_recall"] = np.where(n_exp > 0, exp_hits / n_exp, np.nan)
-            out["repeat_share"] = np.bincount(ru[r_rep], minlength=U) / k
+            out["repeat_share"] = np.bincount(ru[inl], weights=g_rep[grp[inl]], minlength=U) / k
     return out
 
 
@@ -443,7 +492,7 @@ def _frame(prep: _Prepared, arrays: dict[str, np.ndarray], col_user: str) -> pd.
             df = df.sort_index()
         except TypeError:  # ids of mutually unorderable types: keep first-appearance order
             pass
-    for c in ("n_truth", "n_recommended", "hits", "n_repeat_truth", "n_explore_truth"):
+    for c in ("n_truth", "n_recommended", "n_repeat_truth", "n_explore_truth"):
         if c in df:
             df[c] = df[c].astype(np.int64)
     df.attrs["k"] = prep.k
@@ -489,8 +538,8 @@ _COMMON_DOC = """
         user actually bought in the target window. Duplicates are collapsed.
     recommendations : DataFrame
         Columns ``col_user``, ``col_item``, ``col_score`` (numeric, no NaN). Ranked per user by
-        score descending, ties by ``str(item)`` ascending; duplicate (user, item) keep the
-        highest score.
+        score descending, tied scores scored by the expected value over their orders (rule 7);
+        duplicate (user, item) keep the highest score.
     k : int
         Positive cut-off.
     col_user, col_item, col_score : str
@@ -741,8 +790,10 @@ def per_user_metrics(
         One row per evaluated user (users with >= 1 positive truth item), indexed by the user id
         (index name ``col_user``, sorted ascending; ids of mutually unorderable types keep their
         order of first appearance in ``truth`` then ``recommendations``).
-        Columns: ``n_truth``, ``n_recommended`` (top-k list length, <= k), ``hits`` (int64);
-        ``precision``, ``recall``, ``ndcg``, ``average_precision`` (float64); ``hit`` (bool).
+        Columns: ``n_truth``, ``n_recommended`` (top-k list length, <= k) (int64); ``hits``
+        (expected hits, float64); ``precision``, ``recall``, ``ndcg``, ``average_precision``,
+        ``hit`` (probability of at least one hit) (float64); expected values over the orders of
+        tied scores (rule 7).
         With ``history``: ``n_repeat_truth``, ``n_explore_truth`` (int64),
         ``repeat_recall``, ``explore_recall`` (float64, NaN when the user has no repeat /
         explore truth item) and ``repeat_share`` (float64).
@@ -758,6 +809,35 @@ def per_user_metrics(
     prep = _prepare(truth, recommendations, k, col_user, col_item, col_score, col_relevance)
     hk = _history_keys(prep, history, col_user, col_item, truth) if history is not None else None
     return _frame(prep, _per_user_arrays(prep, gain, _ALL, hk), col_user)
+
+
+def per_user_metrics_at(
+    truth: pd.DataFrame,
+    recommendations: pd.DataFrame,
+    ks: Iterable[int],
+    *,
+    col_user: str = DEFAULT_USER_COL,
+    col_item: str = DEFAULT_ITEM_COL,
+    col_score: str = DEFAULT_SCORE_COL,
+    col_relevance: str | None = None,
+    gain: str = "linear",
+    history: pd.DataFrame | None = None,
+) -> dict[int, pd.DataFrame]:
+    """:func:`per_user_metrics` at several cut-offs from one validation, sort and truth lookup (done
+    at the largest ``k``; the rows a smaller ``k`` cannot reach add zeros). Returns ``{k: frame}``
+    for ``k`` in increasing order, each frame identical to ``per_user_metrics(..., k)``. Raises as
+    :func:`per_user_metrics`, and ``ValueError`` for an empty ``ks``."""
+    _check_gain(gain)
+    levels = sorted({_check_k(k) for k in ks})
+    if not levels:
+        raise ValueError("ks must hold at least one cut-off")
+    prep = _prepare(truth, recommendations, levels[-1], col_user, col_item, col_score, col_relevance)
+    hk = _history_keys(prep, history, col_user, col_item, truth) if history is not None else None
+    out = {}
+    for k in levels:
+        pk = dataclasses.replace(prep, k=k)
+        out[k] = _frame(pk, _per_user_arrays(pk, gain, _ALL, hk), col_user)
+    return out
 
 
 def ranking_metrics(
@@ -802,68 +882,6 @@ def ranking_metrics(
     if hk is not None:
         out.update(_repeat_results(prep, arrays))
     return out
-
-
-# --------------------------------------------------------------------------------------
-# Bootstrap
-# --------------------------------------------------------------------------------------
-def bootstrap_ci(
-    per_user_values: Any,
-    n_boot: int = 1000,
-    seed: int | None = 0,
-    alpha: float = 0.05,
-) -> BootstrapCI:
-    """Percentile bootstrap confidence interval of the mean over users (Efron & Tibshirani 1993).
-
-    Parameters
-    ----------
-    per_user_values : 1-D array-like or Series of numbers / bools
-        One value per user, e.g. ``per_user_metrics(...)["ndcg"]``. NaN values (users for which
-        the metric is undefined, such as ``repeat_recall``) are dropped first.
-    n_boot : int
-        Number of bootstrap resamples (positive).
-    seed : int or None
-        Seed of the ``numpy.random.default_rng`` generator; a fixed seed makes the result
-        deterministic.
-    alpha : float
-        Two-sided level in (0, 1): the interval is the ``alpha/2`` and ``1 - alpha/2`` quantiles
-        of the resampled means.
-
-    Returns
-    -------
-    BootstrapCI
-        ``(estimate, low, high, n, n_boot, alpha)``; all NaN bounds if there is no value.
-
-    Raises
-    ------
-    ValueError
-        Not 1-D, non-numeric, bad ``n_boot`` or ``alpha``.
-    """
-    values = np.asarray(per_user_values)
-    if values.ndim != 1:
-        raise ValueError(f"per_user_values must be 1-D, got shape {values.shape}")
-    if values.dtype == object or not (
-        np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.bool_)
-    ):
-        raise ValueError(f"per_user_values must be numeric, got dtype {values.dtype}")
-    n_boot = _check_k(n_boot, "n_boot")
-    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    values = values.astype(np.float64)
-    values = values[~np.isnan(values)]
-    n = len(values)
-    if n == 0:
-        nan = float("nan")
-        return BootstrapCI(nan, nan, nan, 0, n_boot, float(alpha))
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot, dtype=np.float64)
-    step = max(1, min(n_boot, (1 << 22) // n))  # bounded memory; depends only on n
-    for b0 in range(0, n_boot, step):
-        b1 = min(n_boot, b0 + step)
-        idx = rng.integers(0, n, size=(b1 - b0, n))
-        means[b0:b1] = values[idx].mean(axis=1)
-    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return BootstrapCI(float(values.mean()), float(low), float(high), n, n_boot, float(alpha))
 
 
 # --------------------------------------------------------------------------------------

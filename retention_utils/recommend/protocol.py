@@ -13,6 +13,7 @@ themselves are in :mod:`retention_utils.recommend.models`, the metrics in
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from .metrics import BootstrapCI, bootstrap_ci, per_user_metrics
+from ..runtime import thread_limits
+from .bootstrap import bootstrap_cis, resample_counts, resample_indices
+from .metrics import BootstrapCI, bootstrap_ci, per_user_metrics, per_user_metrics_at
 from .models import (
     ALS,
     EASE,
@@ -38,6 +41,7 @@ from .models import (
 )
 from .ranking import DEFAULT_ITEM_COL as ITEM
 from .ranking import DEFAULT_USER_COL as USER
+from .temporal import RepurchaseTimeKernel
 
 #: metrics reported with bootstrap intervals / as plain means by :func:`results_table`
 _CI_METRICS = ("precision", "recall", "ndcg", "hit")
@@ -73,6 +77,8 @@ def tune(
     *,
     k: int = 10,
     metric: str = "ndcg",
+    households: int | None = None,
+    seed: int = 0,
 ) -> TuneResult:
     """Grid search on a validation split.
 
@@ -83,6 +89,9 @@ def tune(
     data : Interactions of the validation split's training rows
     truth : validation truth (``customer_id``, ``product_id``); its households are scored
     k : cut-off; metric : a column of :func:`~retention_utils.recommend.metrics.per_user_metrics`
+    households : int or None
+        Score only a simple random sample of this many of the truth's households (seeded by
+        ``seed``; ``None`` or more than there are: all). Models are still fitted on all of ``data``.
 
     Parameters listed in the model's ``_score_params`` are varied on one fitted model; any other
     change refits. Returns :class:`TuneResult`. Raises ``ValueError`` for an unknown parameter or
@@ -93,7 +102,8 @@ def tune(
     unknown = sorted({p for pt in points for p in pt} - set(known))
     if unknown:
         raise ValueError(f"{type(model).__name__} has no parameter(s) {unknown}")
-    users = pd.Index(truth[USER].unique()).sort_values()
+    users = tuning_households(truth, households, seed)
+    truth = truth[truth[USER].isin(users)]
     fitted: dict[tuple, Recommender] = {}
     rows = []
     for pt in points:
@@ -109,6 +119,19 @@ def tune(
     table = pd.DataFrame(rows)
     best = int(np.argmax(table[f"{metric}@{k}"].to_numpy()))
     return TuneResult(dict(points[best]), table, f"{metric}@{k}")
+
+
+def tuning_households(truth: pd.DataFrame, households: int | None = None, seed: int = 0) -> pd.Index:
+    """The households of ``truth`` that :func:`tune` scores: all of them (sorted) or, if
+    ``households`` is smaller than their number, a simple random sample of that size drawn with
+    ``numpy.random.default_rng(seed)`` (sorted). Raises ``ValueError`` for ``households < 1``."""
+    users = pd.Index(truth[USER].unique()).sort_values()
+    if households is None or int(households) >= len(users):
+        return users
+    if int(households) < 1:
+        raise ValueError(f"households must be a positive number of households to tune on, got {households}")
+    pick = np.random.default_rng(seed).choice(len(users), size=int(households), replace=False)
+    return users[np.sort(pick)]
 
 
 def evaluate(
@@ -146,7 +169,7 @@ def _metrics_at(
     recs: pd.DataFrame, truth: pd.DataFrame, history: pd.DataFrame, ks: Sequence[int]
 ) -> dict[int, pd.DataFrame]:
     recs = recs[recs[USER].isin(truth[USER].unique())]  # households of this truth only
-    return {int(k): per_user_metrics(truth, recs, int(k), history=history) for k in sorted(ks)}
+    return per_user_metrics_at(truth, recs, ks, history=history)
 
 
 def results_table(
@@ -175,12 +198,19 @@ def results_table(
     ``evaluations`` then ``k``.
     """
     rows = []
+    counts: dict[int, np.ndarray] = {}  # resample counts per number of households, shared by the rows
     for name, by_k in evaluations.items():
         for k in sorted(by_k):
             pu = by_k[k]
             row: dict[str, Any] = {"model": name, "k": int(k), "n_households": len(pu)}
-            for m in ci_metrics:
-                ci = bootstrap_ci(pu[m].astype(np.float64), n_boot=n_boot, seed=seed, alpha=alpha)
+            v = pu[list(ci_metrics)].to_numpy(np.float64)
+            if len(v) and not np.isnan(v).any():
+                if len(v) not in counts:
+                    counts[len(v)] = resample_counts(len(v), n_boot, seed)
+                cis = bootstrap_cis(v, n_boot=n_boot, seed=seed, alpha=alpha, counts=counts[len(v)])
+            else:
+                cis = [bootstrap_ci(pu[m].astype(np.float64), n_boot=n_boot, seed=seed, alpha=alpha) for m in ci_metrics]
+            for m, ci in zip(ci_metrics, cis, strict=True):
                 row.update({m: ci.estimate, f"{m}_low": ci.low, f"{m}_high": ci.high})
             for m in mean_metrics:
                 row[m] = float(pu[m].mean()) if m in pu else float("nan")
@@ -210,6 +240,37 @@ def paired_difference(
     return bootstrap_ci(diff, n_boot=n_boot, seed=seed, alpha=alpha)
 
 
+def paired_ratio(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    metric: str = "ndcg",
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> BootstrapCI:
+    """Bootstrap CI of the ratio of means ``mean(a[metric]) / mean(b[metric])``, paired: each
+    resample draws households once and takes both means over them (the resamples of
+    :func:`paired_difference` with the same ``seed``). Percentile interval; ``estimate`` is the
+    ratio on all households, NaN if ``b``'s mean is 0. Raises ``ValueError`` if the household sets
+    differ."""
+    if not a.index.equals(b.index):
+        raise ValueError("paired_ratio: the two frames must cover the same households, in the same order")
+    va, vb = a[metric].to_numpy(np.float64), b[metric].to_numpy(np.float64)
+    ok = ~(np.isnan(va) | np.isnan(vb))
+    va, vb = va[ok], vb[ok]
+    n = len(va)
+    if n == 0 or vb.mean() == 0:
+        nan = float("nan")
+        return BootstrapCI(nan, nan, nan, n, int(n_boot), float(alpha))
+    ratios = np.empty(int(n_boot))
+    for b0, idx in resample_indices(n, int(n_boot), seed):
+        den = vb[idx].mean(axis=1)
+        ratios[b0 : b0 + len(idx)] = va[idx].mean(axis=1) / np.where(den > 0, den, np.nan)
+    low, high = np.nanquantile(ratios, [alpha / 2, 1 - alpha / 2])
+    return BootstrapCI(float(va.mean() / vb.mean()), float(low), float(high), n, int(n_boot), float(alpha))
+
+
 @dataclass
 class ModelSpec:
     """One model of a comparison: a display ``name``, an unfitted ``model`` (or a callable that
@@ -231,11 +292,14 @@ class ProtocolRun:
     evaluations : ``{target name: {model name: {k: per-household frame}}}`` on the test split; target
         ``"test"`` is the protocol's own truth, the others the extra truths passed in
     data : Interactions of the test split's training rows (for further scoring, e.g. cold start)
+    seconds : ``{model name: seconds}`` to refit the model on the test training rows and rank the
+        test households (wall clock, this machine: for display only, never compared)
     """
 
     tuning: dict[str, TuneResult]
     evaluations: dict[str, dict[str, dict[int, pd.DataFrame]]]
     data: Interactions
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def best_params(self) -> pd.DataFrame:
         """Chosen parameters: one row per model, columns ``model``, ``parameters`` (str) and the
@@ -271,6 +335,8 @@ def default_specs(
     EASE            l2 in {200, 1000}
     ALS             factors in {32, 128}; regularization 0.05, alpha 1, 10 iterations
     TIFU-KNN        alpha in {0.2, 0.5, 0.8} x n_neighbors in {100, 900}; 3 groups, decays 0.9 / 0.6
+    TAIW-style      pi in {0, 0.25} x decay_scale in {4, 8} x basket_decay in {1, 0.98} x
+                    gamma in {0, 0.5} x clock in {cutoff, household}; shrinkage 10
     ==============  ===================================================================
 
     G-, P-, GP-TopFreq and content TF-IDF have no parameter to tune. ``products`` ``None`` leaves
@@ -306,8 +372,20 @@ def default_specs(
             {"factors": [32, 128]},
         ),
         ModelSpec("TIFU-KNN", TIFUKNN(), {"alpha": [0.2, 0.5, 0.8], "n_neighbors": [100, 900]}),
+        ModelSpec("TAIW-style", RepurchaseTimeKernel(), TIME_KERNEL_GRID),
     ]
     return specs
+
+
+#: validation grid of :class:`~retention_utils.recommend.temporal.RepurchaseTimeKernel` in
+#: :func:`default_specs` (every parameter is a scoring-time one: one fit per protocol)
+TIME_KERNEL_GRID: dict[str, list[Any]] = {
+    "pi": [0.0, 0.25],
+    "decay_scale": [4.0, 8.0],
+    "basket_decay": [1.0, 0.98],
+    "gamma": [0.0, 0.5],
+    "clock": ["cutoff", "household"],
+}
 
 
 def run_protocol(
@@ -318,10 +396,14 @@ def run_protocol(
     tune_k: int = 10,
     metric: str = "ndcg",
     extra_truths: Mapping[str, pd.DataFrame] | None = None,
+    tune_households: int | None = None,
+    seed: int = 0,
 ) -> ProtocolRun:
     """Tune every model on ``protocol.validation``, refit it with the chosen parameters on
     ``protocol.test.train`` and score the test truth once (plus any ``extra_truths`` sharing the
-    test training rows, e.g. the 14-day window of the same cutoff).
+    test training rows, e.g. the 14-day window of the same cutoff). ``tune_households`` / ``seed``:
+    every model is tuned on the same sample of validation households (:func:`tuning_households`);
+    the test split is always scored on every household.
 
     ``protocol`` is a :class:`retention_utils.recommend.split.Protocol`. Models are built, tuned and
     evaluated in the order of ``specs``; only one fitted model is held in memory at a time. The
@@ -337,21 +419,64 @@ def run_protocol(
     ks = sorted({int(k) for k in ks})
     tuning: dict[str, TuneResult] = {}
     evaluations: dict[str, dict[str, dict[int, pd.DataFrame]]] = {name: {} for name in truths}
+    seconds: dict[str, float] = {}
     for spec in specs:
         template = (
             spec.model
             if isinstance(spec.model, Recommender)
             else spec.model({n: r.best_params for n, r in tuning.items()})
         )
-        res = tune(template, spec.grid, val_data, val.truth, k=tune_k, metric=metric)
+        res = tune(
+            template, spec.grid, val_data, val.truth, k=tune_k, metric=metric, households=tune_households, seed=seed
+        )
         tuning[spec.name] = res
+        start = time.perf_counter()
         fitted = clone(template).set_params(**res.best_params).fit(data)
         recs = fitted.recommend(users, max(ks))  # once for the households of every truth
+        seconds[spec.name] = time.perf_counter() - start
         del fitted
         for name, truth in truths.items():
             r = recs[recs[USER].isin(truth[USER].unique())]
             evaluations[name][spec.name] = _metrics_at(r, truth, _relevant_history(data, truth, r), ks)
-    return ProtocolRun(tuning, evaluations, data)
+    return ProtocolRun(tuning, evaluations, data, seconds)
+
+
+def _run_limited(protocol: Any, specs: Sequence[ModelSpec], kwargs: dict[str, Any]) -> ProtocolRun:
+    with thread_limits(1):
+        return run_protocol(protocol, specs, **kwargs)
+
+
+def run_protocols(
+    protocols: Mapping[str, Any],
+    specs: Sequence[ModelSpec],
+    *,
+    n_jobs: int = 1,
+    extra_truths: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
+    **kwargs: Any,
+) -> dict[str, ProtocolRun]:
+    """:func:`run_protocol` for several protocols (``{name: Protocol}``), in ``n_jobs`` worker processes.
+
+    The protocols share no fitted state (each has its own validation and test training rows), so with
+    ``n_jobs > 1`` each runs in its own process (``joblib``'s loky backend) with BLAS and OpenMP
+    limited to one thread, and on two cores the wall time is about that of the slowest protocol instead
+    of the sum. Each protocol's computation is the same as in one process, so the results do not
+    depend on ``n_jobs`` beyond the BLAS thread count. ``extra_truths``: ``{protocol name: extra
+    truths}``; ``kwargs`` go to every :func:`run_protocol` call. Returns ``{name: ProtocolRun}`` in the
+    order of ``protocols``. Raises ``ValueError`` for ``n_jobs < 1``.
+    """
+    if int(n_jobs) < 1:
+        raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
+    names = list(protocols)
+    jobs = [(protocols[n], specs, {**kwargs, "extra_truths": (extra_truths or {}).get(n)}) for n in names]
+    if int(n_jobs) == 1 or len(jobs) == 1:
+        runs = [run_protocol(p, sp, **kw) for p, sp, kw in jobs]
+    else:
+        from joblib import Parallel, delayed
+
+        runs = Parallel(n_jobs=min(int(n_jobs), len(jobs)), backend="loky")(
+            delayed(_run_limited)(p, sp, kw) for p, sp, kw in jobs
+        )
+    return dict(zip(names, runs, strict=True))
 
 
 def compare_to_baseline(
@@ -369,7 +494,8 @@ def compare_to_baseline(
     Returns a DataFrame indexed by model name (in the order of ``evaluations``) with columns
     ``value`` (the model's mean metric), ``baseline`` (the baseline's), ``difference`` and its
     bootstrap interval ``low`` / ``high`` (:func:`paired_difference`), ``ratio`` (value / baseline)
-    and ``verdict``: ``"better"`` if ``low > 0``, ``"worse"`` if ``high < 0``, else
+    with its paired bootstrap interval ``ratio_low`` / ``ratio_high`` (:func:`paired_ratio`, same
+    resamples) and ``verdict``: ``"better"`` if ``low > 0``, ``"worse"`` if ``high < 0``, else
     ``"no clear difference"``; the baseline's own row reads ``"baseline"``. Raises ``KeyError`` if
     the baseline is missing.
     """
@@ -378,6 +504,7 @@ def compare_to_baseline(
     for name, by_k in evaluations.items():
         pu = by_k[k]
         ci = paired_difference(pu, base, metric, n_boot=n_boot, seed=seed, alpha=alpha)
+        rci = paired_ratio(pu, base, metric, n_boot=n_boot, seed=seed, alpha=alpha)
         value, ref = float(pu[metric].mean()), float(base[metric].mean())
         verdict = (
             "baseline"
@@ -397,6 +524,8 @@ def compare_to_baseline(
                 "low": ci.low,
                 "high": ci.high,
                 "ratio": value / ref if ref > 0 else float("nan"),
+                "ratio_low": rci.low,
+                "ratio_high": rci.high,
                 "verdict": verdict,
             }
         )

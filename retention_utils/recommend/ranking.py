@@ -1,12 +1,20 @@
 """Ranking with deterministic ties: the one rule every recommender and metric of
 :mod:`retention_utils.recommend` uses to turn scores into ordered lists.
 
-Rule: within a user, items are ordered by score descending, and items with equal scores by
-``str(item_id)`` ascending, never by input or memory order, so two runs (or two machines) give the
-same lists. :func:`top_k_from_scores` applies it to a dense or sparse score matrix,
-:func:`top_k_stored` to stored (user, item, score) triples; the helpers below are the building blocks
-(:func:`dense_rank`, :func:`argsort_keys`, :func:`group_rank`, :func:`string_rank`), public so that
-other code (the playbook's recommendations) ranks the same way.
+Rule: within a user, items are ordered by score descending; items with equal scores by an optional
+per-item ``prior`` descending (:func:`top_k_stored`; the popularity family passes global popularity,
+so a household's equally frequent products are listed most popular first), then by the natural order
+of the ids (:func:`id_rank`: numeric order for numeric ids, so ``9`` before ``10``; ``str`` order for
+any other ids), never by input or memory order, so two runs (or two machines) give the same lists.
+:func:`top_k_from_scores` applies it to a dense or sparse score matrix, :func:`top_k_stored` to stored
+(user, item, score) triples; the helpers below are the building blocks (:func:`dense_rank`,
+:func:`argsort_keys`, :func:`group_rank`, :func:`id_rank`), public so that other code (the playbook's
+recommendations) ranks the same way.
+
+The ranking *metrics* do not use this id order: tied scores in a list are scored by the expected
+value over the orders of the tied items (:mod:`retention_utils.recommend.metrics`, rule 7), so a
+model gains nothing from the ids; a model that breaks ties on purpose (P-TopFreq by popularity) puts
+the tie-break into its scores.
 """
 
 from __future__ import annotations
@@ -83,6 +91,19 @@ def string_rank(values: Any) -> np.ndarray:
     return rank
 
 
+def id_rank(values: Any) -> np.ndarray:
+    """Rank of each id in the natural id order, shape (n,), int64: numeric order when the ids are
+    numbers (a numeric, non-boolean dtype, so ``9`` ranks before ``10``), ``str`` order otherwise;
+    equal ids keep input order (stable)."""
+    idx = pd.Index(values)
+    if pd.api.types.is_numeric_dtype(idx.dtype) and not pd.api.types.is_bool_dtype(idx.dtype):
+        order = np.argsort(idx.to_numpy(), kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        return rank
+    return string_rank(idx)
+
+
 def top_k_from_scores(
     user_ids: Any,
     item_ids: Any,
@@ -122,7 +143,7 @@ def top_k_from_scores(
     DataFrame
         Columns ``col_user``, ``col_item``, ``col_score`` (float64) and ``rank`` (int64,
         1-based); at most ``k`` rows per user, sorted by user (input order) then rank. Ties are
-        broken like the metrics: score descending, then ``str(item_id)`` ascending. Users whose
+        broken by the module rule: score descending, then :func:`id_rank` ascending. Users whose
         every item is excluded get no rows.
 
     Raises
@@ -202,7 +223,7 @@ def top_k_from_scores(
             def ex_get(a: int, b: int) -> np.ndarray:
                 return ex_csr[a:b].toarray()
 
-    item_rank = string_rank(items)  # tie-break order: str(item_id) ascending
+    item_rank = id_rank(items)  # tie-break order: natural id order
     kk = min(k, n_items)
     out_r, out_c, out_v = [], [], []
     for start in range(0, n_users, chunk_size):
@@ -217,13 +238,13 @@ def top_k_from_scores(
             raise ValueError(f"scores contain NaN in rows {start}:{stop}")
         if ex_get is not None:
             block = np.where(ex_get(start, stop), -np.inf, block)
-        # kk largest per row (arbitrary among ties at the cut), and the cut value itself
-        part = np.argpartition(block, n_items - kk, axis=1)[:, n_items - kk :]
-        kth = np.take_along_axis(block, part, axis=1).min(axis=1)
-        excess = (block >= kth[:, None]).sum(axis=1) > kk  # ties straddle the cut
+        # the kk-th largest value of each row (the cut), then every item at or above it
+        kth = _kth_largest(block, kk)
+        ge = block >= kth[:, None]
+        excess = ge.sum(axis=1) > kk  # ties straddle the cut
         ok_rows = np.flatnonzero(~excess)
-        r = np.repeat(ok_rows, kk)
-        c = part[ok_rows].ravel()
+        r, c = np.nonzero(ge[ok_rows])
+        r = ok_rows[r]
         if excess.any():
             # keep everything above the cut, then the tied items with the smallest str(item) rank
             rows = np.flatnonzero(excess)
@@ -257,11 +278,44 @@ def top_k_from_scores(
     )
 
 
+def _kth_largest(block: np.ndarray, kk: int) -> np.ndarray:
+    """The ``kk``-th largest value of each row of a 2-D float array (``1 <= kk <= width``).
+
+    Exact. Wide rows are first cut by a lower bound, the ``kk``-th largest of every 16th column (at
+    least ``kk`` values of the row are >= it), so the exact selection runs only on the few values
+    above it; rows where that leaves many values (heavy ties, -inf) use a full ``np.partition``
+    (which is slow on rows with many equal values, the common case of sparse scores)."""
+    m, width = block.shape
+    out = np.empty(m)
+    step = 16
+    if width >= 64 * kk and width >= 1024:
+        sample = block[:, ::step]
+        bound = np.partition(sample, sample.shape[1] - kk, axis=1)[:, sample.shape[1] - kk]
+        cand = block >= bound[:, None]
+        n_c = cand.sum(axis=1)
+        small = n_c <= max(32 * kk, width // 32)
+        rows = np.flatnonzero(small)
+        if len(rows):
+            rr, cc = np.nonzero(cand[rows])
+            v = block[rows[rr], cc]
+            o = np.lexsort((-v, rr))
+            start = np.concatenate([[0], np.cumsum(n_c[rows])[:-1]])
+            out[rows] = v[o][start + kk - 1]
+        big = np.flatnonzero(~small)
+    else:
+        big = np.arange(m)
+    if len(big):
+        sub = block[big]
+        out[big] = np.partition(sub, width - kk, axis=1)[:, width - kk]
+    return out
+
+
 def top_k_stored(
     user_ids: Any,
     item_ids: Any,
     scores: sparse.spmatrix,
     k: int,
+    prior: Any = None,
 ) -> pd.DataFrame:
     """Top-k per row of a sparse score matrix where only *stored* entries are candidates.
 
@@ -272,13 +326,16 @@ def top_k_stored(
     scores : scipy sparse matrix, shape (n_rows, n_cols); NaN raises ``ValueError``; ``-inf`` entries
         are never recommended.
     k : int, positive
+    prior : None or array-like of float, shape (n_cols,)
+        Tie-break key: among equal scores, larger ``prior`` first (e.g. global popularity); NaN
+        raises ``ValueError``.
 
     Returns
     -------
     DataFrame
         ``customer_id``, ``product_id``, ``score`` (float64), ``rank`` (int64, 1-based): at most ``k``
         rows per user (fewer if it has fewer candidates), users in input order, ties broken by
-        ``str(product_id)`` ascending as in :func:`~retention_utils.recommend.metrics.top_k_from_scores`.
+        ``prior`` descending, then :func:`id_rank` ascending (module docstring).
     """
     if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
@@ -291,7 +348,13 @@ def top_k_stored(
         raise ValueError("scores contain NaN")
     ok = v > -np.inf
     r, c, v = r[ok], c[ok], v[ok]
-    order = np.lexsort((string_rank(items)[c], -v, r))
+    keys = [id_rank(items)[c]]
+    if prior is not None:
+        pr = np.asarray(prior, dtype=np.float64)
+        if pr.shape != (len(items),) or np.isnan(pr).any():
+            raise ValueError(f"prior must be {len(items)} non-NaN numbers, one per item")
+        keys.append(-pr[c])
+    order = np.lexsort((*keys, -v, r))
     r, c, v = r[order], c[order], v[order]
     rank = group_rank(r)
     top = rank < k

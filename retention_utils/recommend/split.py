@@ -428,7 +428,7 @@ def require_protocols(
     min_baskets: int = 5,
     lit_min_baskets: int = 5,
     lit_min_item_baskets: int = 10,
-) -> None:
+) -> tuple[Protocol, NextBasketSplit, Protocol]:
     """What the recommender notebook (07) needs, checked in its first analysis cell (after
     :func:`require_products`): its three splits can be built on ``baskets`` (:func:`basket_items`), with
     the test cutoff ``after_end - test_days`` (``after_end``: the day after the observation window), the
@@ -436,7 +436,8 @@ def require_protocols(
     :func:`global_cutoff_protocol`, :func:`global_cutoff_split` with ``horizon_days`` and
     :func:`last_basket_protocol` with the notebook's thresholds. Raises
     :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first split that cannot
-    be built, and why)."""
+    be built, and why). Returns the splits it built, ``(global-cutoff protocol, window split,
+    last-basket protocol)``, so the notebook does not build them twice."""
     t0 = _day(after_end, "after_end") - pd.Timedelta(days=int(test_days))
     t_val = t0 - pd.Timedelta(days=int(validation_days))
     steps = (
@@ -446,6 +447,7 @@ def require_protocols(
         ("the last-basket protocol",
          lambda: last_basket_protocol(baskets, min_baskets=lit_min_baskets, min_item_baskets=lit_min_item_baskets)),
     )
+    out = []
     for what, build in steps:
         try:
             built = build()
@@ -461,3 +463,5 @@ def require_protocols(
                     f"recommender evaluation: {what} ({part.name}) evaluates no household (test cutoff {t0.date()}, "
                     f"validation cutoff {t_val.date()}); it needs households with baskets on both sides of the cutoff."
                 )
+        out.append(built)
+    return out[0], out[1], out[2]
