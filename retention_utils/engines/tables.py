@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
 import pandas as pd
 
 from .. import schema as S
@@ -210,12 +209,7 @@ def calibration_holdout_split(
     per["rev"] = per["rev"].astype("float64") / MICRO
     per[S.CUSTOMER_ID] = _ids(per[S.CUSTOMER_ID])
     per = per.set_index(S.CUSTOMER_ID)
-    freq_h = per["days"].reindex(summary.index, fill_value=0).astype("int64")
-    rev_h = per["rev"].reindex(summary.index, fill_value=0.0).astype("float64")
-    summary["frequency_holdout"] = freq_h
-    summary["revenue_holdout"] = rev_h
-    summary["monetary_value_holdout"] = np.where(freq_h > 0, rev_h / freq_h.where(freq_h > 0, 1), 0.0)
-    summary["duration_holdout"] = ((end - cut).days + 1) / unit
+    SM.add_holdout_columns(summary, per["days"], per["rev"], cut, end, unit)
     return CalibrationHoldout(
         summary=summary,
         cutoff=cut,

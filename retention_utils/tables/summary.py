@@ -143,6 +143,22 @@ def btyd_summary(
                                 end, unit)
 
 
+def add_holdout_columns(summary: pd.DataFrame, holdout_days: pd.Series, holdout_revenue: pd.Series,
+                        cutoff: pd.Timestamp, holdout_end: pd.Timestamp, unit: float) -> None:
+    """Add the holdout columns of :func:`calibration_holdout_split` to ``summary`` in place, from the
+    purchase days (int) and revenue per customer in the holdout period (Series indexed by customer;
+    customers absent there get 0): ``frequency_holdout`` (purchase days), ``revenue_holdout``,
+    ``monetary_value_holdout`` (mean revenue per purchase day, 0 without one) and ``duration_holdout``
+    (days from ``cutoff`` to ``holdout_end`` inclusive, in units of ``unit`` days). The one definition,
+    shared by the pandas path and the engines."""
+    freq_h = holdout_days.reindex(summary.index, fill_value=0).astype("int64")
+    rev_h = holdout_revenue.reindex(summary.index, fill_value=0.0).astype("float64")
+    summary["frequency_holdout"] = freq_h
+    summary["revenue_holdout"] = rev_h
+    summary["monetary_value_holdout"] = np.where(freq_h > 0, rev_h / freq_h.where(freq_h > 0, 1), 0.0)
+    summary["duration_holdout"] = ((holdout_end - cutoff).days + 1) / unit
+
+
 def btyd_from_aggregates(first_day: pd.Series, last_day: pd.Series, n_days: pd.Series, revenue: pd.Series,
                          first_day_revenue: pd.Series, end: pd.Timestamp, unit: float) -> pd.DataFrame:
     """The BTYD columns (:data:`BTYD_COLUMNS`) from per-customer aggregates of purchase days: the one
@@ -256,12 +272,7 @@ def calibration_holdout_split(
     new = set(hold[S.CUSTOMER_ID].unique()) - set(summary.index)
     hold = canonical_order(hold[hold[S.CUSTOMER_ID].isin(summary.index)])
     hd = _daily(hold).groupby(S.CUSTOMER_ID, sort=True)
-    freq_h = hd.size().reindex(summary.index, fill_value=0).astype("int64")
-    rev_h = hd[S.REVENUE].sum().reindex(summary.index, fill_value=0.0)
-    summary["frequency_holdout"] = freq_h
-    summary["revenue_holdout"] = rev_h
-    summary["monetary_value_holdout"] = np.where(freq_h > 0, rev_h / freq_h.where(freq_h > 0, 1), 0.0)
-    summary["duration_holdout"] = ((end - cut).days + 1) / unit
+    add_holdout_columns(summary, hd.size(), hd[S.REVENUE].sum(), cut, end, unit)
     return CalibrationHoldout(
         summary=summary,
         cutoff=cut,
