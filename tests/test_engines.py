@@ -338,7 +338,7 @@ def test_input_positions_follow_the_files(duck, tmp_path):
     pd.testing.assert_frame_equal(t.drop(columns=[B.POS]).reset_index(drop=True), expected, check_dtype=False)
 
 
-def test_runner_on_an_engine_writes_tables_and_says_why_each_notebook_is_skipped(tmp_path):
+def test_runner_on_an_engine_writes_tables_and_says_why_each_notebook_is_skipped(tmp_path, capsys):
     """`reports run --engine duckdb` on a synthetic log: the tables on the engine, each notebook listed as
     skipped with its reason (the config's, or not ported), exit code 0, nothing loaded into pandas."""
     import json
@@ -355,6 +355,7 @@ def test_runner_on_an_engine_writes_tables_and_says_why_each_notebook_is_skipped
     path.write_text(yaml.safe_dump(cfg))
     code = reports.main(["run", "--dataset", str(path), "--engine", "duckdb", "--output-dir", str(tmp_path / "out")])
     assert code == 0
+    assert "engine tables ok; no notebook run, 9 skipped (reasons in the index)" in capsys.readouterr().err
     out = tmp_path / "out" / "big"
     data = json.loads((out / "records.json").read_text())
     status = {n["name"]: (n["status"], n["error"]) for n in data["notebooks"]}

@@ -98,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"FAILED: {len(result.failed)} of {len(result.runs)} notebook(s): {names}", file=sys.stderr)
         return 1
     n_skipped = sum(r.status == "skipped" for r in result.runs)
-    print(f"all {len(result.runs) - n_skipped} notebook(s) ok" + (f", {n_skipped} skipped (reasons in the index)" if n_skipped else "")
+    pages = [r for r in result.runs if r.status != "skipped" and r.name == "00_engine_tables"]  # not a notebook
+    n_ok = len(result.runs) - n_skipped - len(pages)
+    print(("engine tables ok; " if pages else "") + (f"all {n_ok} notebook(s) ok" if n_ok or not pages else "no notebook run")
+          + (f", {n_skipped} skipped (reasons in the index)" if n_skipped else "")
           + f"; reports in {result.out_dir}", file=sys.stderr)
     return 0
 
