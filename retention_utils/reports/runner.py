@@ -388,12 +388,16 @@ def run_reports(
     eng = choose_engine(dict(cfg), engine)
     if eng != "pandas":
         return _run_on_engine(cfg, eng, paths, resolved, out_dir, nb_dir, log)
-    check = check_notebook_windows(cfg, resolved, log)
-    if not getattr(check, "privacy_ok", True):
-        need = [q.stem for q in paths if "pseudonym_key(" in q.read_text(encoding="utf-8")]
-        if need:  # they would compute everything and stop at their export: say it before the first one runs
-            raise DatasetCheckError(f"{check.privacy.split(' Notebooks ')[0]} These notebooks export customer ids and need "
-                                    f"it: {', '.join(need)} (or leave them out with --notebooks).")
+    check_notebook_windows(cfg, resolved, log)
+    need = [q.stem for q in paths if "pseudonym_key(" in q.read_text(encoding="utf-8")]
+    if need:  # they would compute everything and stop at their export: say it before the first one runs
+        from ..privacy import PrivacyError, pseudonym_key
+
+        try:
+            pseudonym_key(cfg)
+        except PrivacyError as err:
+            raise DatasetCheckError(f"{err} These notebooks export customer ids and need it: {', '.join(need)} "
+                                    "(or leave them out with --notebooks).") from err
     # a partial run (some notebooks, other parameters) keeps the other notebooks' earlier results in
     # the index, marked as earlier, instead of dropping them from it
     all_names = [q.stem for q in select_notebooks(cfg, None, nb_dir)]
