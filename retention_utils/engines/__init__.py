@@ -26,6 +26,7 @@ Entry points
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,8 +249,7 @@ def _triples_before(cl: CleanLog, cutoff: pd.Timestamp, time_unit: str) -> pd.Da
     k = cl.groups
     import ibis
 
-    cal = CleanLog(cl.log, cl.rules, cl.window, k.filter(k["_day"] < ibis.date(cutoff.date())), cl.main, cl.cand, cl.duplicates,
-                   cl.report, cl.stages)
+    cal = dataclasses.replace(cl, groups=k.filter(k["_day"] < ibis.date(cutoff.date())))
     return T.btyd_triples(cal, cutoff - S.DAY, time_unit)
 
 

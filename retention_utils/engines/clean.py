@@ -367,12 +367,12 @@ def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules
     kept = t["_code"] == KEPT
     aggs: dict[str, Any] = {
         "n": t.count(),
-        "units": t["_units2"].sum(),
+        "units": t["_units2"].sum().cast("int64"),  # below 9e18 micro-units (checked by validate)
         "first_ts": t[S.ORDER_TS].min(),
         "last_ts": t[S.ORDER_TS].max(),
     }
     if log.products is not None:
-        aggs["unknown"] = (~t["_known"] & t["_code"].isin(_AFTER_NETTING)).cast("int64").sum()
+        aggs["unknown"] = (~t["_known"] & t["_code"].isin(_AFTER_NETTING)).cast("int64").sum().cast("int64")
     if not rules.drop_non_positive:
         aggs["nonpos_kept"] = (kept & t["_nonpos"]).cast("int64").sum()
     if not rules.drop_exact_duplicates:
@@ -433,6 +433,8 @@ class CleanLog:
     cand: ir.Table | None  # lines of the returned pairs, with exact _code
     duplicates: ir.Table | None  # _pos of exact duplicates among `main`
     report: C.CleaningReport | None = None
+    coded: ir.Table | None = None  # every line with its _code as if no product were returned (lazy)
+    returned_pairs: ir.Table | None = None  # the (customer_id, product_id) pairs with an alive return
     stages: Stages = field(default_factory=Stages)
 
     @property
@@ -443,6 +445,28 @@ class CleanLog:
     def kept(self) -> ir.Table:
         """The groups of kept lines."""
         return self.groups.filter(self.groups["_code"] == KEPT)
+
+    def kept_pairs(self, before: pd.Timestamp | None = None) -> ir.Table:
+        """The distinct (``customer_id``, ``product_id``) of the clean lines (of days strictly before
+        ``before``), without reading the lines one by one more than once: an exact duplicate has the
+        product of its first copy and the same reason, so duplicates never change this set, and the
+        lines outside the returned pairs have their final reason without netting. So the set is the
+        kept pairs of :attr:`coded` outside :attr:`returned_pairs`, plus the kept pairs of ``cand``
+        (netted exactly)."""
+        key = [S.CUSTOMER_ID, S.PRODUCT_ID]
+
+        def kept(t: ir.Table, day: Any) -> ir.Table:
+            if before is not None:
+                t = t.filter(day(t) < ibis.date(before.date()))
+            return t.select(*key).distinct()
+
+        if self.coded is None:  # a CleanLog built by hand: from the clean lines
+            return kept(self.lines(kept=True), lambda t: t[S.ORDER_TS].date())
+        pairs = kept(self.coded.filter(self.coded["_code"] == KEPT), lambda t: t[DAY])
+        if self.returned_pairs is None or self.cand is None:
+            return pairs
+        return pairs.anti_join(self.returned_pairs, key).union(
+            kept(self.cand.filter(self.cand["_code"] == KEPT), lambda t: t[DAY]))
 
     def lines(self, kept: bool = True) -> ir.Table:
         """The clean lines (lazy: evaluated from the source each time it is used): the source's
@@ -526,12 +550,16 @@ def clean(
             cand = eng.materialize(_code(c, rules, excluded, net=True), "cand_reasons")
             eng.drop(marked, netting)
             cand_groups = eng.materialize(_aligned(_group(eng, cand, log, rules, bits=False), cols), "cand_groups")
-    cand_pos = None if cand is None else cand.select(POS)
 
-    def main_lines(t: ir.Table) -> ir.Table:
-        """Reasons of lines outside the returned products' lines (no netting there)."""
-        if cand_pos is not None:
-            t = t.anti_join(cand_pos, POS)
+    def main_lines(t: ir.Table, outside_pairs: bool = True) -> ir.Table:
+        """Reasons of lines outside the returned products' lines (no netting there); with
+        ``outside_pairs=False`` of every line, as if no product were returned."""
+        if cand is not None and outside_pairs:
+            # the lines of `cand` are the alive lines of the returned pairs: an anti-join on the
+            # (small) pairs table with the alive condition, not on the lines' positions (a hash
+            # table of every candidate line, probed by every line: 2.5x slower at 100 M lines)
+            t = t.anti_join(pairs, [t[S.CUSTOMER_ID] == pairs[S.CUSTOMER_ID],
+                                    t[S.PRODUCT_ID] == pairs[S.PRODUCT_ID], ~t["_out"]])
         t = t.mutate(_qty2=t[S.QUANTITY], _units2=t["_units"], _dup=ibis.literal(False))
         t, excluded = _product_flags(log, t, rules)
         return _code(t.mutate(_excluded=excluded), rules, excluded, net=False)
@@ -573,14 +601,10 @@ def clean(
             groups = groups.union(_aligned(_dup_deltas(duplicates, log, rules, cols), cols))
     if cand is not None:
         groups = groups.union(_aligned(cand_groups, cols))
-    with stages("keep the groups"):
-        # one compact table (corrections merged) that the report and every customer table read
-        agg = {c: groups[c].sum() for c in cols if c not in (S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, "first_ts", "last_ts")}
-        groups = groups.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(
-            first_ts=groups["first_ts"].min(), last_ts=groups["last_ts"].max(), **agg)
-        groups = eng.materialize(_aligned(groups.filter(groups["n"] > 0), cols), "groups_final")
-        eng.drop(main_groups, cand_groups if cand is not None else None)
-    cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages)
+    # the groups stay a union of the main pass's table and the (few) correction rows: every reader
+    # aggregates them again anyway (merging them into one table cost a 20-million-row aggregation)
+    cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages,
+                  coded=main_lines(base, outside_pairs=False), returned_pairs=pairs if cand is not None else None)
     with stages("cleaning report"):
         cl.report = _report(cl)
     return cl
@@ -645,28 +669,29 @@ def _report(cl: CleanLog) -> C.CleaningReport:
     by_code = g.group_by("_code").aggregate(rows=g["n"].sum(), units=g["units"].sum()).to_pandas()
     by_code = by_code.set_index(by_code["_code"].astype(int))
     extra = {c: g[c].sum() for c in ("unknown", "nonpos_kept", "dup_kept") if c in g.columns}
-    tot = g.aggregate(
-        rows_in=g["n"].sum(),
-        customers_in=g[S.CUSTOMER_ID].nunique(),
-        customers_kept=kept.ifelse(g[S.CUSTOMER_ID], ibis.null(g[S.CUSTOMER_ID].type())).nunique(),
-        **extra,
-    ).to_pandas().iloc[0]
+    tot = g.aggregate(rows_in=g["n"].sum(), **extra).to_pandas().iloc[0]
+    cust = g.filter(g[S.CUSTOMER_ID].notnull())
+    cust = cust.group_by(S.CUSTOMER_ID).aggregate(kept=kept.cast("int64").max())
+    ncust = cust.aggregate(customers_in=cust.count(), customers_kept=cust["kept"].sum()).to_pandas().iloc[0]
+    # one pass over the orders: each order's first reason when none of its lines is kept (-1 when one
+    # is), and whether several customers share it
     orders = g.group_by(S.ORDER_ID).aggregate(
         kept=kept.cast("int64").max(), first=g["_code"].min(),
         cmin=g[S.CUSTOMER_ID].min(), cmax=g[S.CUSTOMER_ID].max(),
     )
-    ordr = orders.aggregate(
-        orders_in=orders.count(), orders_kept=orders["kept"].sum(),
-        shared=(orders["cmin"] != orders["cmax"]).cast("int64").sum(),
-    ).to_pandas().iloc[0]
-    if int(ordr["shared"] or 0):
+    orders = orders.mutate(lost=(orders["kept"] == 1).ifelse(ibis.literal(-1, "int64"), orders["first"].cast("int64")),
+                           shared=(orders["cmin"] != orders["cmax"]).cast("int64"))
+    by_lost = orders.group_by("lost").aggregate(k=orders.count(), shared=orders["shared"].sum()).to_pandas()
+    ordr = {"orders_in": int(by_lost["k"].sum()), "orders_kept": int(by_lost.loc[by_lost["lost"] == -1, "k"].sum()),
+            "shared": int(by_lost["shared"].fillna(0).sum())}
+    if ordr["shared"]:
         ex = orders.filter(orders["cmin"] != orders["cmax"]).order_by(S.ORDER_ID).limit(S.EXAMPLE_ROWS).to_pandas()
         raise S.SchemaError(
-            f"transactions: {int(ordr['shared']):,} order id(s) belong to more than one customer; order ids must "
+            f"transactions: {ordr['shared']:,} order id(s) belong to more than one customer; order ids must "
             f"identify one checkout; e.g. (order, lowest and highest customer id):\n{ex[[S.ORDER_ID, 'cmin', 'cmax']].to_string()}"
         )
-    lost = orders.filter(orders["kept"] == 0).group_by("first").aggregate(k=lambda t: t.count()).to_pandas()
-    lost = dict(zip(lost["first"].astype(int), lost["k"].astype(int), strict=True))
+    lost_rows = by_lost[by_lost["lost"] >= 0]
+    lost = dict(zip(lost_rows["lost"].astype(int), lost_rows["k"].astype(int), strict=True))
     # what netting changed, and the revenue before netting (only the lines of returned products differ)
     units_in = int(by_code["units"].sum())
     changed_rows = changed_units = 0
@@ -709,10 +734,10 @@ def _report(cl: CleanLog) -> C.CleaningReport:
         removed=removed,
         changed=changed,
         flags=flags,
-        customers_in=int(tot["customers_in"]),
-        customers_kept=int(tot["customers_kept"]),
-        orders_in=int(ordr["orders_in"]),
-        orders_kept=int(ordr["orders_kept"] or 0),
+        customers_in=int(ncust["customers_in"]),
+        customers_kept=int(ncust["customers_kept"] or 0),
+        orders_in=ordr["orders_in"],
+        orders_kept=ordr["orders_kept"],
         rules=rules,
         window=cl.window,
         row_reason=None,

@@ -95,43 +95,64 @@ def _check_end(cl: CleanLog, kept: ir.Table, observation_end: S.DateLike | None)
     return end
 
 
-def _customer_aggregates(kept: ir.Table) -> pd.DataFrame:
+def _fetch_customers(expr: ir.Table) -> pd.DataFrame:
+    """A customer-level table from the engine, indexed by ``customer_id`` as the canonical ``str``
+    and sorted as pandas sorts ``str``, by way of Arrow: ibis's ``to_pandas`` converts dates value by
+    value, and sorting millions of Python strings takes seconds where Arrow's sort of the UTF-8 bytes
+    (the same order: UTF-8 keeps the order of code points) takes a fraction. Integer ids become their
+    digits, as :func:`retention_utils.schema.as_id`; dates come as ``datetime64``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    a = expr.to_pyarrow()
+    i = a.schema.get_field_index(S.CUSTOMER_ID)
+    if pa.types.is_integer(a.schema.field(i).type):
+        a = a.set_column(i, S.CUSTOMER_ID, pc.cast(a.column(i), pa.string()))
+    elif not pa.types.is_string(a.schema.field(i).type) and not pa.types.is_large_string(a.schema.field(i).type):
+        df = a.to_pandas(date_as_object=False)  # pragma: no cover - ids are text or integers on an engine
+        df[S.CUSTOMER_ID] = _ids(df[S.CUSTOMER_ID])
+        return df.set_index(S.CUSTOMER_ID).sort_index()
+    a = a.take(pc.sort_indices(a, sort_keys=[(S.CUSTOMER_ID, "ascending")]))
+    df = a.to_pandas(date_as_object=False)
+    df[S.CUSTOMER_ID] = df[S.CUSTOMER_ID].astype(object)
+    return df.set_index(S.CUSTOMER_ID)
+
+
+def _customer_aggregates(kept: ir.Table, distinct: ir.Table | None = None) -> pd.DataFrame:
     """Per customer: first/last ts, distinct orders, revenue; first/last purchase day, purchase days,
-    revenue of the first purchase day and of all days (sums in micro-units, exact). One row per
-    customer (pandas, ids as str)."""
+    revenue of the first purchase day and of all days (sums in micro-units, exact); with ``distinct``
+    (:func:`_distinct_products`) also ``distinct_products``. One row per customer (pandas, index
+    ``customer_id`` as ``str``, sorted)."""
     seg = kept.group_by(S.CUSTOMER_ID).aggregate(
-        first_order_ts=kept["first_ts"].min(), last_order_ts=kept["last_ts"].max(), revenue=kept["units"].sum()
+        first_order_ts=kept["first_ts"].min(), last_order_ts=kept["last_ts"].max(), revenue=kept["units"].sum(),
+        # an order id belongs to one customer (checked by the cleaning report)
+        n_orders=kept[S.ORDER_ID].nunique(),
     )
-    co = kept.select(S.CUSTOMER_ID, S.ORDER_ID).distinct()
-    n_orders = co.group_by(S.CUSTOMER_ID).aggregate(n_orders=co.count())
     cd = kept.group_by([S.CUSTOMER_ID, DAY]).aggregate(rev=kept["units"].sum())
     days = cd.group_by(S.CUSTOMER_ID).aggregate(
         first_day=cd[DAY].min(), last_day=cd[DAY].max(), n_days=cd.count(), total=cd["rev"].sum(),
         first_rev=cd["rev"].argmin(cd[DAY]),
     )
-    t = seg.join(n_orders, S.CUSTOMER_ID).join(days, S.CUSTOMER_ID)
-    df = t.to_pandas()
+    t = seg.join(days, S.CUSTOMER_ID)
+    if distinct is not None:
+        t = t.left_join(distinct, S.CUSTOMER_ID).drop(f"{S.CUSTOMER_ID}_right")
+    df = _fetch_customers(t)
     for c in ("revenue", "total", "first_rev"):  # micro-units: exact sums, then currency
         df[c] = df[c].astype("float64") / MICRO
-    df[S.CUSTOMER_ID] = _ids(df[S.CUSTOMER_ID])
-    return df.set_index(S.CUSTOMER_ID).sort_index()
+    return df
 
 
-def _distinct_products(cl: CleanLog, before: pd.Timestamp | None = None) -> pd.Series:
+def _distinct_products(cl: CleanLog, before: pd.Timestamp | None = None) -> ir.Table:
     """Distinct ``product_id`` per customer among the clean lines (of days strictly before ``before``):
-    the segmentation summary's ``distinct_products`` (int64, index ``customer_id`` as ``str``)."""
-    ln = cl.lines(kept=True)
-    if before is not None:
-        ln = ln.filter(ln[S.ORDER_TS].date() < _date(before))
-    t = ln.group_by(S.CUSTOMER_ID).aggregate(distinct_products=ln[S.PRODUCT_ID].nunique()).to_pandas()
-    t[S.CUSTOMER_ID] = _ids(t[S.CUSTOMER_ID])
-    return t.set_index(S.CUSTOMER_ID)["distinct_products"].astype("int64")
+    the segmentation summary's ``distinct_products``; a table ``customer_id``, ``distinct_products``
+    (from :meth:`CleanLog.kept_pairs <retention_utils.engines.clean.CleanLog.kept_pairs>`)."""
+    p = cl.kept_pairs(before)
+    return p.group_by(S.CUSTOMER_ID).aggregate(distinct_products=p.count())
 
 
-def _summaries(agg: pd.DataFrame, end: pd.Timestamp, time_unit: str,
-               distinct: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Segmentation and BTYD columns from :func:`_customer_aggregates` (the pandas path's formulas);
-    ``distinct`` from :func:`_distinct_products`."""
+def _summaries(agg: pd.DataFrame, end: pd.Timestamp, time_unit: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Segmentation and BTYD columns from :func:`_customer_aggregates` (the pandas path's formulas;
+    ``distinct_products`` 0 when it was not asked for)."""
     unit = S.time_unit_days(time_unit)
     seg = pd.DataFrame(index=agg.index)
     seg["first_order_ts"] = _ts(agg["first_order_ts"])
@@ -141,7 +162,7 @@ def _summaries(agg: pd.DataFrame, end: pd.Timestamp, time_unit: str,
     seg["average_order_value"] = seg["revenue"] / seg["n_orders"]
     seg["days_since_last_order"] = (end - seg["last_order_ts"].dt.normalize()).dt.days.astype("int64")
     seg["tenure_days"] = (end - seg["first_order_ts"].dt.normalize()).dt.days.astype("int64")
-    seg["distinct_products"] = (distinct.reindex(agg.index) if distinct is not None
+    seg["distinct_products"] = (agg["distinct_products"].fillna(0) if "distinct_products" in agg.columns
                                 else pd.Series(0, index=agg.index)).astype("int64")
     btyd = SM.btyd_from_aggregates(_ts(agg["first_day"]), _ts(agg["last_day"]), agg["n_days"], agg["total"],
                                    agg["first_rev"], end, unit)
@@ -154,7 +175,7 @@ def segmentation_summary(cl: CleanLog, observation_end: S.DateLike | None = None
     dtypes, sorted ``customer_id`` index of ``str``). Raises ``ValueError`` for lines after
     ``observation_end``."""
     end = _check_end(cl, cl.kept, observation_end)
-    return _summaries(_customer_aggregates(cl.kept), end, "days", _distinct_products(cl))[0]
+    return _summaries(_customer_aggregates(cl.kept, _distinct_products(cl)), end, "days")[0]
 
 
 def btyd_summary(cl: CleanLog, observation_end: S.DateLike | None = None, time_unit: str = "days") -> pd.DataFrame:
@@ -173,8 +194,8 @@ def customer_summary(cl: CleanLog, observation_end: S.DateLike | None = None, ti
     """
     S.time_unit_days(time_unit)
     end = _check_end(cl, cl.kept, observation_end)
-    seg, btyd = _summaries(_customer_aggregates(cl.kept), end, time_unit, _distinct_products(cl))
-    return seg.join(btyd, how="inner")
+    seg, btyd = _summaries(_customer_aggregates(cl.kept, _distinct_products(cl)), end, time_unit)
+    return pd.concat([seg, btyd], axis=1)  # one index: both come from the same aggregates
 
 
 def calibration_holdout_split(
@@ -198,8 +219,8 @@ def calibration_holdout_split(
     cal = k.filter(k[DAY] < _date(cut))
     if int(cal.count().execute()) == 0:
         raise ValueError(f"no transactions before the cutoff {cut.date()}")
-    seg, btyd = _summaries(_customer_aggregates(cal), cut - S.DAY, time_unit, _distinct_products(cl, cut))
-    summary = seg.join(btyd, how="inner")
+    seg, btyd = _summaries(_customer_aggregates(cal, _distinct_products(cl, cut)), cut - S.DAY, time_unit)
+    summary = pd.concat([seg, btyd], axis=1)
     hold = k.filter((k[DAY] >= _date(cut)) & (k[DAY] <= _date(end)))
     n_after = k.filter(k[DAY] > _date(end))["n"].sum().execute()
     new = hold.select(S.CUSTOMER_ID).distinct().anti_join(cal.select(S.CUSTOMER_ID).distinct(), S.CUSTOMER_ID)
