@@ -67,6 +67,10 @@ def test_record_tolerance_by_kind():
     assert cmp("estimate", {"r": 0.2426}, {"r": 0.2426001}) is None
     assert cmp("estimate", None, None) is None and cmp("estimate", None, 1.0) is not None
     assert "kind" in N.compare_records({"name": "x", "value": 1, "kind": "count"}, {"name": "x", "value": 1, "kind": "exact"})
+    # timings: any seconds, but the same models timed
+    assert cmp("timing", {"EASE": 1.9, "ALS": 3.7}, {"EASE": 19.0, "ALS": 0.4}) is None
+    assert "keys" in cmp("timing", {"EASE": 1.9, "ALS": 3.7}, {"EASE": 1.9})
+    assert cmp("timing", 12.5, None) is not None  # a missing time is still a change
 
 
 def test_stderr_is_ignored_and_record_text_twin_not_compared_again():

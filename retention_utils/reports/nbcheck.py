@@ -29,7 +29,8 @@ Record tolerances (relative, ``|a - b| <= rtol * max(|a|, |b|)``; lists and dict
 -------------------------------------------------------------------------------------------------
 ``count`` and ``exact``: 0 (identical). ``share`` and ``money``: 1e-9, one unit in the tenth
 significant digit at which records are rounded: ratios of counts and sums of amounts in a fixed order
-are reproducible to ~1e-15. ``estimate``: 1e-4; ``metric``: 1e-3. Measured on this project's notebooks
+are reproducible to ~1e-15. ``estimate``: 1e-4; ``metric``: 1e-3. ``timing`` (wall-clock seconds):
+any number, only its structure (a dict's keys, a list's length) must match. Measured on this project's notebooks
 across OpenBLAS kernels (SkylakeX, Haswell) and 1 or 2 threads (``make test-portable``), the largest
 relative differences were about 1e-5 for estimates (optimiser stopping points, P(alive) of a weakly
 identified BTYD fit) and 2e-4 for metrics (ranking metrics whose near-tied scores swap); the
@@ -60,6 +61,7 @@ RECORD_TOLERANCE: dict[str, float] = {
     "money": 1e-9,
     "estimate": 1e-4,
     "metric": 1e-3,
+    "timing": math.inf,  # wall-clock seconds: only the names (a dict's keys, a list's length) compare
 }
 
 # a number: optional sign (ASCII or Unicode minus), digits with optional thousands separators, optional

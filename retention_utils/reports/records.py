@@ -23,8 +23,11 @@ RECORD_MIME = "application/vnd.retention-utils.record+json"
 #: why: :data:`retention_utils.reports.nbcheck.RECORD_TOLERANCE`): ``count`` (an integer count,
 #: exact), ``exact`` (text, dates, booleans, choices: exact), ``share`` (a ratio of counts), ``money``
 #: (sums and means of recorded amounts), ``estimate`` (a fitted parameter or a model's prediction),
-#: ``metric`` (an evaluation metric of a fitted model: ROC-AUC, NDCG, C-index, MASE ...).
-RECORD_KINDS: tuple[str, ...] = ("count", "exact", "share", "money", "estimate", "metric")
+#: ``metric`` (an evaluation metric of a fitted model: ROC-AUC, NDCG, C-index, MASE ...), ``timing``
+#: (wall-clock seconds on the machine that ran the notebook: kept for the reader and the report index,
+#: never compared beyond its names, since no two machines or runs agree; the goals on time are
+#: measured in ``benchmarks/``).
+RECORD_KINDS: tuple[str, ...] = ("count", "exact", "share", "money", "estimate", "metric", "timing")
 
 
 def jsonable(value: Any, digits: int = 12) -> Any:
