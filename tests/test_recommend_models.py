@@ -105,6 +105,8 @@ def test_interactions_items_follow_the_natural_id_order_and_errors():
     with pytest.raises(ValueError, match="no training baskets"):
         DATA.rows(["u1", "zz"])
     np.testing.assert_array_equal(DATA.rows(["u3", "zz"], allow_unknown=True), [2, -1])
+    # u1 bought a in 3 baskets, b and c in one; u3 c and d once; an unknown household gets an empty row
+    np.testing.assert_array_equal(DATA.counts_of(["zz", "u1", "u3"]).toarray(), [[0, 0, 0, 0], [3, 1, 1, 0], [0, 0, 1, 1]])
     with pytest.raises(Exception, match="order_ts"):
         Interactions.from_baskets(TRAIN.drop(columns=T))
 

@@ -194,8 +194,7 @@ def seasonal_items(data: R.Interactions, tx_known: pd.DataFrame, products: pd.Da
     labels = product_labels(products)
     in_rising = labels.index[labels[S.DEPARTMENT].isin(rising)]
     cols = np.flatnonzero(data.items.astype(str).isin(in_rising))
-    rows = data.rows(np.asarray(households), allow_unknown=True)
-    own = R._rows_or_empty(data.counts, rows)[:, cols].tocsr()
+    own = data.counts_of(np.asarray(households))[:, cols].tocsr()
     repeat = top_k_stored(np.asarray(households), np.asarray(data.items[cols]), own, int(k)).assign(kind="repeat")
     pop = popularity_by_department(tx_known, products, as_of, popularity_days)
     pools = {d: list(g[S.PRODUCT_ID]) for d, g in pop.groupby(S.DEPARTMENT, sort=True)}

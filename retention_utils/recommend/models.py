@@ -204,6 +204,11 @@ class Interactions:
             )
         return codes.astype(np.int64)
 
+    def counts_of(self, households: Any) -> sparse.csr_matrix:
+        """Basket counts of ``households``: shape (len(households), n_items), CSR float64, rows in the
+        order given; a household without training baskets gets an empty row."""
+        return _rows_or_empty(self.counts, self.rows(households, allow_unknown=True))
+
 
 # --------------------------------------------------------------------------------------
 # Base class
