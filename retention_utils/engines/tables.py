@@ -106,12 +106,8 @@ def _fetch_customers(expr: ir.Table) -> pd.DataFrame:
 
     a = expr.to_pyarrow()
     i = a.schema.get_field_index(S.CUSTOMER_ID)
-    if pa.types.is_integer(a.schema.field(i).type):
+    if pa.types.is_integer(a.schema.field(i).type):  # otherwise text (canonical_lines allows no other)
         a = a.set_column(i, S.CUSTOMER_ID, pc.cast(a.column(i), pa.string()))
-    elif not pa.types.is_string(a.schema.field(i).type) and not pa.types.is_large_string(a.schema.field(i).type):
-        df = a.to_pandas(date_as_object=False)  # pragma: no cover - ids are text or integers on an engine
-        df[S.CUSTOMER_ID] = _ids(df[S.CUSTOMER_ID])
-        return df.set_index(S.CUSTOMER_ID).sort_index()
     a = a.take(pc.sort_indices(a, sort_keys=[(S.CUSTOMER_ID, "ascending")]))
     df = a.to_pandas(date_as_object=False)
     df[S.CUSTOMER_ID] = df[S.CUSTOMER_ID].astype(object)
