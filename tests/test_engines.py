@@ -289,6 +289,23 @@ def test_netting_cases_equal_pandas(duck, drop_dups):
     assert cl.report.changed.loc["reduced_by_return", "revenue"] == pytest.approx(-4.0 - 2.0)
 
 
+def test_exact_duplicates_in_triples_and_pairs_equal_pandas(duck):
+    # outside any returned product: a line three times (two duplicates, found through the key
+    # lookup), a line twice (one duplicate, found from the key's two positions), a near copy with
+    # another revenue and the same line in another order (neither is a duplicate)
+    line = ("g", "o10", "2023-01-02 12:00", "z", 1.0, 2.0)
+    rows = [line, ("g", "o10", "2023-01-02 12:00", "w", 1.0, 2.0), line,
+            ("g", "o10", "2023-01-02 12:00", "z", 1.0, 2.5), ("g", "o10", "2023-01-02 12:00", "w", 1.0, 2.0), line,
+            ("g", "o11", "2023-01-02 12:00", "z", 1.0, 2.0)]
+    tx = make_tx(rows)
+    clean_df, report = clean_transactions(tx, None, None, "2023-01-01", "2023-01-31")
+    cl = clean(read_log(duck, tx), None, "2023-01-01", "2023-01-31")
+    assert_reports_equal(report, cl.report)
+    assert cl.report.removed.loc["exact_duplicate", "rows"] == 3 and cl.report.rows_kept == 4
+    got = cl.lines().order_by(B.POS).to_pandas()
+    assert list(got[B.POS]) == [0, 1, 3, 6]  # the first copy of each line is kept
+
+
 def test_engine_validation_errors(duck):
     tx = make_tx(NETTING_ROWS)
     bad = tx.copy()

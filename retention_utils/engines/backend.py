@@ -8,9 +8,8 @@ Everything downstream (:mod:`.clean`, :mod:`.tables`) is written once as Ibis ex
   cluster, or a ``master`` URL (``spark://host:7077``, ``yarn``, ``k8s://...``);
 * how a parquet log is read with each line's *input position* (file number, row within the file),
   which the cleaning rules use to break ties exactly as the pandas path does (input order);
-* three scalar functions whose names differ: round half to even (``round_even`` / ``bround``, the
-  rule of ``numpy.round``), a 64-bit row hash for the duplicate pre-filter (``hash`` / ``xxhash64``)
-  and the population count of a 64-bit word (``bit_count`` on both).
+* two scalar functions whose names differ: round half to even (``round_even`` / ``bround``, the
+  rule of ``numpy.round``) and a 64-bit row hash for the duplicate pre-filter (``hash`` / ``xxhash64``).
 
 Spark needs Java 17 or newer (:func:`java_version` reads it); the error says so when it is missing.
 """
@@ -65,16 +64,6 @@ def _duck_hash4(a, b, c, d) -> dt.uint64:  # pragma: no cover - a DuckDB builtin
 
 @ibis.udf.scalar.builtin(name="xxhash64")
 def _spark_hash4(a, b, c, d) -> dt.int64:  # pragma: no cover - a Spark builtin
-    ...
-
-
-@ibis.udf.scalar.builtin(name="bit_count")
-def _bit_count(x) -> dt.int64:  # pragma: no cover - builtin on both backends
-    ...
-
-
-@ibis.udf.agg.builtin(name="bit_or")
-def bit_or(x) -> dt.int64:  # pragma: no cover - builtin aggregate on both backends
     ...
 
 
@@ -142,9 +131,6 @@ class Engine:
         if self.name == "duckdb":
             return (_duck_hash4(a, b, c, d) >> 1).cast("int64")  # UBIGINT -> non-negative BIGINT
         return _spark_hash4(a, b, c, d)
-
-    def bit_count(self, x: ir.IntegerValue) -> ir.IntegerValue:
-        return _bit_count(x)
 
     # tables --------------------------------------------------------------------------------
     def read_parquet(self, path: str | os.PathLike) -> ir.Table:
