@@ -187,7 +187,7 @@ def _exact_duplicates(eng: Engine, sub: ir.Table, columns: tuple[str, ...]) -> i
     aggregation over all columns finds the repeated rows (few), a null-safe join brings back their
     lines, and every line but the first (lowest ``_pos``) is a duplicate."""
     keep = [*columns, POS, DAY, "_code", "_units", "_known", "_nonpos"]
-    sub = eng.materialize(sub.select(*dict.fromkeys(keep)), "flagged_lines")
+    sub = eng.materialize(sub.select(*dict.fromkeys(keep)), "candidate_lines")
     rep = sub.group_by(list(columns)).aggregate(_k=sub.count(), _first=sub[POS].min())
     rep = rep.filter(rep["_k"] > 1)
     rep = rep.select(*[rep[c].name(f"{c}__r") for c in columns], "_first")
