@@ -85,7 +85,7 @@ def to_html(executed: Path, target: Path, parameters: Mapping[str, Any] | None =
         for o in c.get("outputs", []):
             rec = o.get("data", {}).get(RECORD_MIME)
             if isinstance(rec, dict) and "name" in rec:
-                o["data"]["text/plain"] = f"{rec['name']} = {format_record(rec.get('value'))}"
+                o["data"]["text/plain"] = f"{rec['name']} = {format_record(rec.get('value'), rec.get('kind'))}"
     head = []
     panel = parameters_panel(executed, parameters or {})
     if panel:
@@ -140,15 +140,18 @@ def parameters_panel(executed: Path, injected: Mapping[str, Any]) -> str:
             "<th>set by</th><th>meaning</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></details>")
 
 
-def format_record(value: Any) -> str:
+def format_record(value: Any, kind: str | None = None) -> str:
     """A recorded value for the index, by the one formatting rule (:mod:`retention_utils.formatting`):
-    ``None`` as a dash, a two-number list as an interval, lists and dicts item by item."""
+    ``None`` as a dash, a two-number list as an interval, lists and dicts item by item; a ``timing``
+    record's numbers as seconds to 0.1 s (``2.5 s``)."""
+    if kind == "timing" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.1f} s"
     if isinstance(value, list):
-        if len(value) == 2 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        if kind != "timing" and len(value) == 2 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
             return f"{F.number(value[0])} – {F.number(value[1])}"
-        return ", ".join(format_record(v) for v in value)
+        return ", ".join(format_record(v, kind) for v in value)
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {format_record(v)}" for k, v in value.items())
+        return "; ".join(f"{k}: {format_record(v, kind)}" for k, v in value.items())
     if isinstance(value, float) and abs(value) >= 10**F.DIGITS:
         return F.number(value, decimals=0)
     return F.number(value)
@@ -162,7 +165,9 @@ def index_page(title: str, config_name: str, runs: Sequence[Any], caveat: str = 
         link = f'<a href="{html.escape(r.html)}">{html.escape(r.title)}</a>' if r.html else html.escape(r.title)
         lead = getattr(r, "lead", "")
         link += f'<div class="lead">{html.escape(lead)}</div>' if lead else ""
-        recs = "".join(f"<li><code>{html.escape(k)}</code> = {html.escape(format_record(v))}</li>" for k, v in r.records.items())
+        kinds = getattr(r, "record_kinds", {})
+        recs = "".join(f"<li><code>{html.escape(k)}</code> = {html.escape(format_record(v, kinds.get(k)))}</li>"
+                       for k, v in r.records.items())
         err = f'<div class="err">{html.escape(r.error)}</div>' if r.error else ""
         rows.append(
             f'<tr class="{r.status}"><td>{html.escape(r.name)}</td><td>{link}{err}</td>'

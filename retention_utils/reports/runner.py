@@ -138,6 +138,7 @@ class NotebookRun:
     seconds: float
     parameters: dict[str, Any]
     records: dict[str, Any] = field(default_factory=dict)
+    record_kinds: dict[str, str] = field(default_factory=dict)  # name -> kind (how the index shows it)
     error: str = ""
     html: str = ""
     ipynb: str = ""
@@ -236,8 +237,11 @@ def run_notebook(
         status, error = "failed", error_summary(exc)
     seconds = time.perf_counter() - t0
     records: dict[str, Any] = {}
+    kinds: dict[str, str] = {}
     if executed.is_file():
-        records = read_records(executed)
+        with_kind = read_records(executed, with_kind=True)
+        records = {k: v["value"] for k, v in with_kind.items()}
+        kinds = {k: v["kind"] for k, v in with_kind.items() if v.get("kind")}
         try:
             problems = to_html(executed, html_path, parameters)
         except Exception as exc:  # noqa: BLE001
@@ -256,6 +260,7 @@ def run_notebook(
         seconds=round(seconds, 1),
         parameters=dict(parameters),
         records=records,
+        record_kinds=kinds,
         error=error,
         html=html_path.name if html_path.is_file() else "",
         ipynb=executed.name if executed.is_file() else "",
@@ -281,7 +286,8 @@ def write_index(runs: Sequence[NotebookRun], out_dir: Path, cfg: Mapping[str, An
         "dataset": cfg.get("name"),
         "notebooks": [
             {"name": r.name, "title": r.title, "lead": r.lead, "status": r.status, "seconds": r.seconds, "error": r.error,
-             "records": safe(r.records), "parameters": {k: safe(v) for k, v in r.parameters.items()},
+             "records": safe(r.records), "record_kinds": dict(r.record_kinds),
+             "parameters": {k: safe(v) for k, v in r.parameters.items()},
              "html": r.html, "ipynb": r.ipynb, "earlier": r.earlier}
             for r in runs
         ],
@@ -305,7 +311,7 @@ def _read_earlier(out_dir: Path) -> dict[str, NotebookRun]:
             out[n["name"]] = NotebookRun(
                 name=n["name"], title=n.get("title", n["name"]), lead=n.get("lead", ""), status=n.get("status", "?"),
                 seconds=float(n.get("seconds", 0.0)), parameters=n.get("parameters", {}), records=n.get("records", {}),
-                error=n.get("error", ""), html=n["html"], ipynb=n.get("ipynb", ""), earlier=True,
+                record_kinds=n.get("record_kinds", {}), error=n.get("error", ""), html=n["html"], ipynb=n.get("ipynb", ""), earlier=True,
             )
     return out
 
