@@ -8,34 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_utils.recommend.models import Interactions, PTopFreq
+from retention_utils.recommend.models import PTopFreq
 from retention_utils.recommend.temporal import RepurchaseTimeKernel, repurchase_intervals
 
-C, OID, T, P = "customer_id", "order_id", "order_ts", "product_id"
-
-
-def baskets(rows):
-    out = [(c, o, pd.Timestamp("2017-01-01") + pd.Timedelta(days=d), p) for c, o, d, prods in rows for p in prods]
-    return pd.DataFrame(out, columns=[C, OID, T, P])
-
-
-# u1 buys a on days 1, 2, 3 (b on 1, c on 2); u2 buys b on days 1 and 2 (c on 1); u3 c, d on day 1
-DATA = Interactions.from_baskets(
-    baskets(
-        [
-            ("u1", "o1", 1, "ab"),
-            ("u1", "o2", 2, "ac"),
-            ("u1", "o3", 3, "a"),
-            ("u2", "o4", 1, "bc"),
-            ("u2", "o5", 2, "b"),
-            ("u3", "o6", 1, "cd"),
-        ]
-    )
-)
-
-
-def top(recs, user):
-    return recs.loc[recs[C] == user].sort_values("rank")[P].tolist()
+# the toy log of the model tests: u1 buys a on days 1, 2, 3 (b on 1, c on 2); u2 buys b on days 1 and 2
+# (c on 1); u3 c, d on day 1
+from .test_recommend_models import DATA, C, top
 
 
 def test_repurchase_intervals_by_hand():
