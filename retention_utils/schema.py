@@ -395,7 +395,10 @@ def normalise_ids(values: pd.Series) -> tuple[pd.Series, int, int]:
     ``"17850"``. The counts are of the values that changed that way (text ``"17850.0"``, or a float
     read from a binary file); white space and empty strings are not counted here."""
     if pd.api.types.is_integer_dtype(values) and not isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
-        return values.astype(str).astype(object), 0, 0  # integers: nothing to strip or normalise
+        # integers: nothing to strip or normalise; each distinct id is formatted once (ids repeat a lot)
+        codes, uniques = pd.factorize(values.to_numpy())
+        text = np.asarray(uniques.astype(str), dtype=object)
+        return pd.Series(text[codes], index=values.index, name=values.name, dtype=object), 0, 0
     if pd.api.types.is_float_dtype(values):
         whole = values.dropna()
         integral = bool((whole == np.floor(whole)).all()) and bool((whole.abs() < 2**53).all())
