@@ -222,3 +222,53 @@ def test_require_products_gives_a_plain_message():
     with pytest.raises(ValueError, match="needs a product table"):
         require_products(TX, None, "shop")
     require_products(TX, pd.DataFrame({P: ["x"], "department": ["D"]}))  # passes
+
+
+def _same_interactions(a, b):
+    pd.testing.assert_index_equal(a.users, b.users)
+    pd.testing.assert_index_equal(a.items, b.items)
+    for f in ("counts", "baskets"):
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.shape == y.shape and (x != y).nnz == 0
+    np.testing.assert_array_equal(a.basket_user, b.basket_user)
+    np.testing.assert_array_equal(a.basket_day, b.basket_day)
+
+
+@pytest.mark.parametrize("ids", ["text", "int"])
+def test_require_protocols_on_codes_equals_each_function_on_the_ids(ids):
+    """require_protocols builds on sorted integer codes and puts the ids back: every frame, dtype and
+    count equals the split functions run on the ids themselves (text ids "10" < "9" and int ids
+    9 < 10 sort differently, so a relabelling that did not keep the order would change the splits)."""
+    from retention_utils.recommend.split import Protocol, require_protocols
+
+    rng = np.random.default_rng(8)
+    rows = []
+    for h in rng.permutation(40):
+        for j in range(int(rng.integers(2, 10))):
+            day = pd.Timestamp("2017-01-01") + pd.Timedelta(days=int(rng.integers(0, 90)), hours=int(rng.integers(0, 3)))
+            rows.append((h, 1000 - 100 * j - h, str(day), [int(i) for i in rng.integers(5, 14, 3)]))
+    # two baskets of one household at one time: the order id decides their order, and 9 < 10 as numbers
+    # but "10" < "9" as text (Interactions orders baskets by the ids' text)
+    rows += [(99, o, f"2017-01-{d:02d}", [5, 6, o]) for o, d in ((9, 5), (10, 5), (11, 9), (12, 15), (13, 20))]
+    tx = lines(rows)
+    if ids == "text":
+        tx = tx.astype({C: str, OID: str, P: str})
+    b = basket_items(tx)
+    from retention_utils.recommend.models import Interactions
+
+    primary, window, lit = require_protocols(b, "2017-04-01", 28, 28, 14, min_baskets=3, lit_min_baskets=3, lit_min_item_baskets=2)
+    direct = (
+        global_cutoff_protocol(b, "2017-03-04", "2017-02-04", min_baskets=3),
+        global_cutoff_split(b, "2017-03-04", horizon_days=14, min_baskets=3),
+        last_basket_protocol(b, min_baskets=3, min_item_baskets=2),
+    )
+    for got, want in zip((primary, window, lit), direct, strict=True):
+        parts = [(got.validation, want.validation), (got.test, want.test)] if isinstance(want, Protocol) else [(got, want)]
+        for g, w in parts:
+            assert g.counts == w.counts and g.name == w.name and g.cutoff == w.cutoff
+            for f in ("train", "truth", "cold_truth"):
+                pd.testing.assert_frame_equal(getattr(g, f), getattr(w, f))
+            _same_interactions(g.interactions(), Interactions.from_baskets(w.train))
+            assert g._codes is not None and w._codes is None
+    assert len(primary.test.cold_truth) and len(lit.test.truth)  # both kinds of rows are exercised
+    assert primary.test.train[C].dtype == b[C].dtype

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
+from .ranking import string_rank
 from ..schema import DateLike
 
 __all__ = [
@@ -96,22 +97,44 @@ def basket_items(tx: pd.DataFrame) -> pd.DataFrame:
     """
     S.require_columns(tx, BASKET_COLUMNS)
     S.require_non_empty(tx)
+    # every check, duplicate and sort below runs on sorted integer codes of the ids (an order-preserving
+    # relabelling: the same rows come out in the same order as on the ids, in about half the time)
+    codes = {}
     for c in BASKET_COLUMNS:
-        null = tx[c].isna().to_numpy()
+        if c == S.ORDER_TS:
+            null = tx[c].isna().to_numpy()
+        else:
+            codes[c] = pd.factorize(tx[c], sort=True)[0]
+            null = codes[c] < 0
         if null.any():
             raise S.SchemaError(f"transactions: column {c!r} has null values: {_examples(tx, null)}")
     if not pd.api.types.is_datetime64_any_dtype(tx[S.ORDER_TS]):
         raise S.SchemaError(f"transactions: {S.ORDER_TS!r} must be datetime64, got {tx[S.ORDER_TS].dtype}")
-    heads = tx[[S.ORDER_ID, S.CUSTOMER_ID, S.ORDER_TS]].drop_duplicates()
-    bad = heads[S.ORDER_ID].duplicated(keep=False).to_numpy()
+    ts = tx[S.ORDER_TS].to_numpy().view(np.int64)
+    heads = pd.DataFrame({"o": codes[S.ORDER_ID], "c": codes[S.CUSTOMER_ID], "t": ts}).drop_duplicates()
+    bad = heads["o"].duplicated(keep=False).to_numpy()
     if bad.any():
+        shown = tx[[S.ORDER_ID, S.CUSTOMER_ID, S.ORDER_TS]].iloc[heads.index.to_numpy()]
         raise S.SchemaError(
             "transactions: an order_id must belong to one customer at one timestamp; "
-            f"these orders do not: {_examples(heads, bad)}"
+            f"these orders do not: {_examples(shown, bad)}"
         )
-    out = tx[list(BASKET_COLUMNS)].drop_duplicates([S.ORDER_ID, S.PRODUCT_ID])
-    out = out.sort_values([S.CUSTOMER_ID, S.ORDER_TS, S.ORDER_ID, S.PRODUCT_ID], kind="stable")
-    return out.reset_index(drop=True)
+    pairs = pd.DataFrame({"o": codes[S.ORDER_ID], "p": codes[S.PRODUCT_ID]})
+    keep = np.flatnonzero(~pairs.duplicated().to_numpy())  # first line of each (order, product)
+    oc, pc = codes[S.ORDER_ID][keep], codes[S.PRODUCT_ID][keep]
+    n_o, n_p = int(oc.max()) + 1, int(pc.max()) + 1
+    if n_o * n_p < 2**62:
+        # an order has one customer and one timestamp (checked above): rank the orders by (customer,
+        # timestamp, order id), then one integer sort by (order rank, product)
+        o_cust = np.empty(n_o, dtype=np.int64)
+        o_ts = np.empty(n_o, dtype=np.int64)
+        o_cust[oc], o_ts[oc] = codes[S.CUSTOMER_ID][keep], ts[keep]
+        o_rank = np.empty(n_o, dtype=np.int64)
+        o_rank[np.lexsort((np.arange(n_o), o_ts, o_cust))] = np.arange(n_o)
+        order = np.argsort(o_rank[oc] * n_p + pc, kind="stable")
+    else:
+        order = np.lexsort((pc, oc, ts[keep], codes[S.CUSTOMER_ID][keep]))
+    return tx[list(BASKET_COLUMNS)].iloc[keep[order]].reset_index(drop=True)
 
 
 def require_products(tx: pd.DataFrame, products: pd.DataFrame | None, dataset: str = "this dataset") -> None:
@@ -181,6 +204,31 @@ class NextBasketSplit:
     cold_truth: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
     cutoff: pd.Timestamp | None = None
+    #: integer codes of ``train``'s ids kept by :func:`require_protocols` (``(codes, ids)``), for
+    #: :meth:`interactions`
+    _codes: tuple[dict[str, np.ndarray], dict[str, pd.Index]] | None = field(default=None, repr=False, compare=False)
+
+    def interactions(self) -> Any:
+        """``train`` as :class:`~retention_utils.recommend.models.Interactions`, equal to
+        ``Interactions.from_baskets(self.train)``. A split built by :func:`require_protocols` keeps the
+        integer codes of its ids and builds from them (about four times faster on text ids); if
+        ``train`` no longer has the rows it was built with (same length and order), it builds from
+        ``train``."""
+        from .models import Interactions
+
+        if self._codes is None or len(self._codes[0][S.CUSTOMER_ID]) != len(self.train):
+            return Interactions.from_baskets(self.train)
+        codes, ids = self._codes
+        u_codes, u_at = pd.factorize(codes[S.CUSTOMER_ID], sort=True)
+        i_raw, i_at = pd.factorize(codes[S.PRODUCT_ID])
+        o_codes, o_at = pd.factorize(codes[S.ORDER_ID])
+        orders = ids[S.ORDER_ID]
+        # text ids: the sorted codes are already in string order; otherwise rank the ids' strings
+        o_rank = o_at if orders.inferred_type == "string" else string_rank(orders.take(o_at))
+        return Interactions._from_codes(
+            u_codes, ids[S.CUSTOMER_ID].take(u_at), i_raw, ids[S.PRODUCT_ID].take(i_at), o_codes,
+            np.asarray(o_rank, dtype=np.int64), self.train[S.ORDER_TS].to_numpy(),
+        )
 
     @property
     def households(self) -> pd.Index:
@@ -437,20 +485,26 @@ def require_protocols(
     :func:`last_basket_protocol` with the notebook's thresholds. Raises
     :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first split that cannot
     be built, and why). Returns the splits it built, ``(global-cutoff protocol, window split,
-    last-basket protocol)``, so the notebook does not build them twice."""
+    last-basket protocol)``, so the notebook does not build them twice.
+
+    The splits are built on integer codes of the ids (:func:`pandas.factorize` with ``sort=True``, an
+    order-preserving relabelling, so every sort, group and tie-break is the same) and the ids are put
+    back at the end: equal to the functions above on ``baskets`` (tested), in about a third of the time
+    on object (string) ids."""
     t0 = _day(after_end, "after_end") - pd.Timedelta(days=int(test_days))
     t_val = t0 - pd.Timedelta(days=int(validation_days))
     steps = (
-        ("the global-cutoff protocol", lambda: global_cutoff_protocol(baskets, t0, t_val, min_baskets=min_baskets)),
+        ("the global-cutoff protocol", lambda b: global_cutoff_protocol(b, t0, t_val, min_baskets=min_baskets)),
         (f"the {horizon_days}-day window split",
-         lambda: global_cutoff_split(baskets, t0, horizon_days=horizon_days, min_baskets=min_baskets)),
+         lambda b: global_cutoff_split(b, t0, horizon_days=horizon_days, min_baskets=min_baskets)),
         ("the last-basket protocol",
-         lambda: last_basket_protocol(baskets, min_baskets=lit_min_baskets, min_item_baskets=lit_min_item_baskets)),
+         lambda b: last_basket_protocol(b, min_baskets=lit_min_baskets, min_item_baskets=lit_min_item_baskets)),
     )
+    coded, uniques = _encode(baskets)
     out = []
     for what, build in steps:
         try:
-            built = build()
+            built = _decode(build(coded), uniques)
         except ValueError as err:
             raise S.InsufficientDataError(
                 f"recommender evaluation cannot build {what} (test cutoff {t0.date()}, validation cutoff {t_val.date()}): "
@@ -465,3 +519,44 @@ def require_protocols(
                 )
         out.append(built)
     return out[0], out[1], out[2]
+
+
+_ID_COLUMNS = (S.CUSTOMER_ID, S.ORDER_ID, S.PRODUCT_ID)
+
+
+def _encode(baskets: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Index] | None]:
+    """``baskets`` with the id columns replaced by sorted integer codes, and the ids of each code
+    (``None`` and ``baskets`` itself when there is no such column or an id is null: the split
+    functions then report on the ids themselves)."""
+    _check_baskets(baskets)
+    coded, uniques = {}, {}
+    for c in _ID_COLUMNS:
+        codes, uni = pd.factorize(baskets[c], sort=True)
+        if (codes < 0).any():
+            return baskets, None
+        coded[c], uniques[c] = codes, pd.Index(uni)
+    out = baskets[list(BASKET_COLUMNS)].copy()
+    for c in _ID_COLUMNS:
+        out[c] = coded[c]
+    return out, uniques
+
+
+def _decode(built: Any, uniques: dict[str, pd.Index] | None) -> Any:
+    """A split or protocol built on codes, with the ids put back (column dtypes as in the input)."""
+    if uniques is None:
+        return built
+    if isinstance(built, Protocol):
+        return Protocol(built.name, _decode(built.validation, uniques), _decode(built.test, uniques))
+
+    def frame(df: pd.DataFrame) -> pd.DataFrame:
+        out = df.copy()
+        for c in _ID_COLUMNS:
+            if c in out:
+                out[c] = uniques[c].take(df[c].to_numpy()).to_numpy()
+        return out
+
+    kept = {c: built.train[c].to_numpy().astype(np.int32 if len(uniques[c]) < 2**31 else np.int64) for c in _ID_COLUMNS}
+    return NextBasketSplit(
+        built.name, frame(built.train), frame(built.truth), frame(built.cold_truth), dict(built.counts), built.cutoff,
+        _codes=(kept, uniques),
+    )
