@@ -109,6 +109,10 @@ def test_interactions_items_follow_the_natural_id_order_and_errors():
     np.testing.assert_array_equal(DATA.counts_of(["zz", "u1", "u3"]).toarray(), [[0, 0, 0, 0], [3, 1, 1, 0], [0, 0, 1, 1]])
     with pytest.raises(Exception, match="order_ts"):
         Interactions.from_baskets(TRAIN.drop(columns=T))
+    holes = TRAIN.copy()
+    holes.loc[[0, 2], P] = None
+    with pytest.raises(ValueError, match="column 'product_id' has 2 null value"):
+        Interactions.from_baskets(holes)
 
 
 def test_top_k_stored_ties_by_item_string_and_short_lists():
@@ -483,17 +487,30 @@ def test_run_protocols_in_two_processes_equals_one_after_the_other():
 
     a = last_basket_protocol(_random_baskets(), min_baskets=4, min_item_baskets=1)
     b = last_basket_protocol(_random_baskets().iloc[::-1], min_baskets=5, min_item_baskets=1)
-    specs = [ModelSpec("P-TopFreq", PTopFreq()), ModelSpec("user-kNN", UserKNN(), {"n_neighbors": [2, 8]})]
+    specs = [
+        ModelSpec("P-TopFreq", PTopFreq()),
+        ModelSpec("user-kNN", UserKNN(), {"n_neighbors": [2, 8]}),
+        # built from user-kNN's tuned parameters: in two processes it waits for them
+        ModelSpec("TIFU", lambda best: TIFUKNN(n_neighbors=best["user-kNN"]["n_neighbors"]), {"alpha": [0.3, 0.7]}),
+        ModelSpec("G-TopFreq", GTopFreq()),
+    ]
     extra = {"a": {"half": a.test.truth.iloc[::2]}}
     seq = run_protocols({"a": a, "b": b}, specs, ks=(3,), extra_truths=extra)
     par = run_protocols({"a": a, "b": b}, specs, ks=(3,), extra_truths=extra, n_jobs=2)
     assert list(par) == ["a", "b"] and set(par["a"].evaluations) == {"test", "half"}
     for name in ("a", "b"):
+        assert list(par[name].tuning) == list(par[name].seconds) == [s.name for s in specs]
+        assert list(par[name].evaluations["test"]) == [s.name for s in specs]
+        assert par[name].tuning["user-kNN"].best_params == seq[name].tuning["user-kNN"].best_params
+        for model in ("user-kNN", "TIFU"):
+            pd.testing.assert_frame_equal(par[name].tuning[model].table, seq[name].tuning[model].table)
         for target, by_model in seq[name].evaluations.items():
             for model, by_k in by_model.items():
                 pd.testing.assert_frame_equal(par[name].evaluations[target][model][3], by_k[3])
     with pytest.raises(ValueError, match="n_jobs"):
         run_protocols({"a": a}, specs, n_jobs=0)
+    with pytest.raises(ValueError, match="unique"):
+        run_protocols({"a": a}, specs + specs[:1], n_jobs=2)
 
 
 def test_compare_to_baseline_verdicts():
@@ -615,3 +632,31 @@ def test_id_rank_is_numeric_for_numbers_and_top_k_stored_prior_breaks_ties():
     assert top(top_k_stored(np.array(["x"]), items, m, 3, prior=prior), "x") == [12, 10, 11]
     with pytest.raises(ValueError, match="prior"):
         top_k_stored(np.array(["x"]), items, m, 3, prior=np.array([1.0, np.nan, 0.0, 0.0]))
+
+
+def test_top_k_stored_cut_at_the_kth_value_keeps_ties_and_equals_a_full_sort():
+    from retention_utils.recommend.ranking import _at_or_above_kth
+
+    rng = np.random.default_rng(5)
+    n_rows, n_items, k = 30, 200, 5
+    dense = np.round(rng.random((n_rows, n_items)), 1)  # ten values: ties straddle every cut
+    dense[rng.random((n_rows, n_items)) < 0.3] = 0.0  # unstored
+    dense[3, 7:15] = -np.inf  # never recommended
+    dense[4] = 0.0
+    dense[4, [5, 9]] = [0.5, 0.5]  # a row shorter than k
+    dense[5] = 0.0  # an empty row
+    m = sparse.csr_matrix(dense)
+    users, items = np.array([f"u{i}" for i in range(n_rows)]), np.arange(n_items)
+    prior = np.round(rng.random(n_items), 1)
+    coo = m.tocoo()
+    keep = _at_or_above_kth(coo.row, coo.data, n_rows, k)
+    assert keep is not None and keep.sum() < len(coo.data) / 4  # the cut is taken here
+    got = top_k_stored(users, items, m, k, prior=prior)
+    ref = pd.DataFrame({"u": coo.row, "i": coo.col, "v": coo.data})
+    ref = ref[ref["v"] > -np.inf]
+    ref = ref.assign(p=-prior[ref["i"]], nv=-ref["v"])
+    ref = ref.sort_values(["u", "nv", "p", "i"]).groupby("u").head(k)
+    assert got["customer_id"].tolist() == users[ref["u"]].tolist()
+    assert got["product_id"].tolist() == ref["i"].tolist()
+    assert sorted(got.query("customer_id == 'u4'")["product_id"]) == [5, 9]
+    assert "u5" not in set(got["customer_id"])

@@ -238,28 +238,11 @@ def top_k_from_scores(
             raise ValueError(f"scores contain NaN in rows {start}:{stop}")
         if ex_get is not None:
             block = np.where(ex_get(start, stop), -np.inf, block)
-        # the kk-th largest value of each row (the cut), then every item at or above it
-        kth = _kth_largest(block, kk)
-        ge = block >= kth[:, None]
-        excess = ge.sum(axis=1) > kk  # ties straddle the cut
-        ok_rows = np.flatnonzero(~excess)
-        r, c = np.nonzero(ge[ok_rows])
-        r = ok_rows[r]
-        if excess.any():
-            # keep everything above the cut, then the tied items with the smallest str(item) rank
-            rows = np.flatnonzero(excess)
-            sub, kv = block[rows], kth[rows][:, None]
-            gt, eq = sub > kv, sub == kv
-            need = kk - gt.sum(axis=1)  # >= 1 here
-            rk = np.where(eq, item_rank[None, :], n_items)
-            thr = np.take_along_axis(np.sort(rk, axis=1), (need - 1)[:, None], axis=1)
-            rr, cc = np.nonzero(gt | (eq & (rk <= thr)))
-            r = np.concatenate([r, rows[rr]])
-            c = np.concatenate([c, cc])
-        v = block[r, c]
+        r, c, v = _candidates(block, kk)  # every entry that can make its row's top kk
         finite = v > -np.inf  # excluded / impossible items
         r, c, v = r[finite], c[finite], v[finite]
         o = np.lexsort((item_rank[c], -v, r))
+        o = o[group_rank(r[o]) < kk]  # the module rule: score descending, then id order
         out_r.append(r[o] + start)
         out_c.append(c[o])
         out_v.append(v[o])
@@ -278,36 +261,37 @@ def top_k_from_scores(
     )
 
 
-def _kth_largest(block: np.ndarray, kk: int) -> np.ndarray:
-    """The ``kk``-th largest value of each row of a 2-D float array (``1 <= kk <= width``).
+def _candidates(block: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row, column and value of a superset of every row's top ``kk`` entries of a 2-D float array
+    (``1 <= kk <= width``): every entry at or above its row's ``kk``-th largest value, and maybe more.
 
-    Exact. Wide rows are first cut by a lower bound, the ``kk``-th largest of every 16th column (at
-    least ``kk`` values of the row are >= it), so the exact selection runs only on the few values
-    above it; rows where that leaves many values (heavy ties, -inf) use a full ``np.partition``
-    (which is slow on rows with many equal values, the common case of sparse scores)."""
+    Wide rows are first cut by a lower bound, the ``kk``-th largest of every 16th column (at least
+    ``kk`` values of the row are >= it, so the row's ``kk``-th largest is too), which leaves a few
+    candidates per row; rows where the bound leaves many (heavy ties, -inf) are cut at their exact
+    ``kk``-th largest value by ``np.partition`` (slow on rows of many equal values, the common case of
+    sparse scores, hence the bound first). Entries are returned in row-major order."""
     m, width = block.shape
-    out = np.empty(m)
-    step = 16
+    parts = []
+    big = np.arange(m)
     if width >= 64 * kk and width >= 1024:
-        sample = block[:, ::step]
+        sample = block[:, ::16]
         bound = np.partition(sample, sample.shape[1] - kk, axis=1)[:, sample.shape[1] - kk]
-        cand = block >= bound[:, None]
-        n_c = cand.sum(axis=1)
-        small = n_c <= max(32 * kk, width // 32)
-        rows = np.flatnonzero(small)
-        if len(rows):
-            rr, cc = np.nonzero(cand[rows])
-            v = block[rows[rr], cc]
-            o = np.lexsort((-v, rr))
-            start = np.concatenate([[0], np.cumsum(n_c[rows])[:-1]])
-            out[rows] = v[o][start + kk - 1]
-        big = np.flatnonzero(~small)
-    else:
-        big = np.arange(m)
+        rr, cc = np.nonzero(block >= bound[:, None])
+        n_c = np.bincount(rr, minlength=m)
+        many = n_c > max(32 * kk, width // 32)
+        if many.any():
+            keep = ~many[rr]
+            rr, cc = rr[keep], cc[keep]
+        parts.append((rr, cc))
+        big = np.flatnonzero(many)
     if len(big):
         sub = block[big]
-        out[big] = np.partition(sub, width - kk, axis=1)[:, width - kk]
-    return out
+        kth = np.partition(sub, width - kk, axis=1)[:, width - kk]
+        rr, cc = np.nonzero(sub >= kth[:, None])
+        parts.append((big[rr], cc))
+    r = np.concatenate([p[0] for p in parts])
+    c = np.concatenate([p[1] for p in parts])
+    return r, c, block[r, c]
 
 
 def top_k_stored(
@@ -348,6 +332,9 @@ def top_k_stored(
         raise ValueError("scores contain NaN")
     ok = v > -np.inf
     r, c, v = r[ok], c[ok], v[ok]
+    keep = _at_or_above_kth(r, v, len(users), k)
+    if keep is not None:  # only entries at or above their row's k-th largest value can make the top k
+        r, c, v = r[keep], c[keep], v[keep]
     keys = [id_rank(items)[c]]
     if prior is not None:
         pr = np.asarray(prior, dtype=np.float64)
@@ -361,6 +348,30 @@ def top_k_stored(
     return pd.DataFrame({DEFAULT_USER_COL: users[r[top]], DEFAULT_ITEM_COL: items[c[top]], DEFAULT_SCORE_COL: v[top], "rank": rank[top] + 1})
 
 
+
+
+def _at_or_above_kth(r: np.ndarray, v: np.ndarray, n_rows: int, k: int) -> np.ndarray | None:
+    """Mask of the entries ``(r, v)`` whose value is at least the ``k``-th largest of their row (all of
+    a row with at most ``k`` entries), or ``None`` when that saves little (few entries per row) or would
+    need a padded (rows x longest row) array much larger than the entries. Exact: ties at the cut are
+    kept, so a later full sort of the kept entries ranks them as it would rank all of them."""
+    n = len(v)
+    if n == 0 or n <= 4 * k * max(n_rows, 1):
+        return None
+    per_row = np.bincount(r, minlength=n_rows)
+    width = int(per_row.max())
+    if width <= k or n_rows * width > 4 * n + (1 << 20):
+        return None
+    order = np.argsort(r, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+    pos = np.arange(n) - starts[r[order]]
+    # pad with distinct values below every entry (np.partition is slow on many equal values); padding
+    # never raises a row's k-th largest value, and in a row of fewer than k entries the cut is padding
+    low = float(v.min()) - 1.0
+    padded = np.broadcast_to(low - np.arange(width, dtype=np.float64), (n_rows, width)).copy()
+    padded[r[order], pos] = v[order]
+    kth = np.partition(padded, width - k, axis=1)[:, width - k]
+    return v >= kth[r]
 
 
 def _check_k(k: Any, name: str = "k") -> int:
