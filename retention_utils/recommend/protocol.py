@@ -13,6 +13,9 @@ themselves are in :mod:`retention_utils.recommend.models`, the metrics in
 from __future__ import annotations
 
 import itertools
+import os
+import pickle
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -411,39 +414,111 @@ def run_protocol(
     recommendation list are passed on, which gives the same metrics faster). Returns
     :class:`ProtocolRun`.
     """
-    val, test = protocol.validation, protocol.test
-    val_data = Interactions.from_baskets(val.train)
-    data = Interactions.from_baskets(test.train)
-    truths = {"test": test.truth, **dict(extra_truths or {})}
-    users = pd.Index(pd.unique(pd.concat([t[USER] for t in truths.values()]))).sort_values()
-    ks = sorted({int(k) for k in ks})
-    tuning: dict[str, TuneResult] = {}
-    evaluations: dict[str, dict[str, dict[int, pd.DataFrame]]] = {name: {} for name in truths}
-    seconds: dict[str, float] = {}
+    prep = _prepare(protocol, extra_truths)
+    settings = _Settings(ks, tune_k, metric, tune_households, seed)
+    done: dict[str, _SpecResult] = {}
     for spec in specs:
-        template = (
-            spec.model
-            if isinstance(spec.model, Recommender)
-            else spec.model({n: r.best_params for n, r in tuning.items()})
-        )
-        res = tune(
-            template, spec.grid, val_data, val.truth, k=tune_k, metric=metric, households=tune_households, seed=seed
-        )
-        tuning[spec.name] = res
-        start = time.perf_counter()
-        fitted = clone(template).set_params(**res.best_params).fit(data)
-        recs = fitted.recommend(users, max(ks))  # once for the households of every truth
-        seconds[spec.name] = time.perf_counter() - start
-        del fitted
-        for name, truth in truths.items():
-            r = recs[recs[USER].isin(truth[USER].unique())]
-            evaluations[name][spec.name] = _metrics_at(r, truth, _relevant_history(data, truth, r), ks)
-    return ProtocolRun(tuning, evaluations, data, seconds)
+        done[spec.name] = _run_spec(prep, spec, _template(spec, done), settings)
+    return _assemble(prep, specs, done)
 
 
-def _run_limited(protocol: Any, specs: Sequence[ModelSpec], kwargs: dict[str, Any]) -> ProtocolRun:
+@dataclass
+class _Prepared:
+    """What every model of one protocol shares: both splits' Interactions and truths."""
+
+    val_data: Interactions
+    val_truth: pd.DataFrame
+    data: Interactions
+    truths: dict[str, pd.DataFrame]
+    users: pd.Index
+
+
+@dataclass
+class _Settings:
+    ks: Sequence[int]
+    tune_k: int
+    metric: str
+    tune_households: int | None
+    seed: int
+
+
+@dataclass
+class _SpecResult:
+    tuning: TuneResult
+    evaluations: dict[str, dict[int, pd.DataFrame]]
+    seconds: float
+
+
+def _prepare(protocol: Any, extra_truths: Mapping[str, pd.DataFrame] | None) -> _Prepared:
+    truths = {"test": protocol.test.truth, **dict(extra_truths or {})}
+    users = pd.Index(pd.unique(pd.concat([t[USER] for t in truths.values()]))).sort_values()
+    def interactions(split: Any) -> Interactions:
+        build = getattr(split, "interactions", None)
+        return build() if callable(build) else Interactions.from_baskets(split.train)
+
+    return _Prepared(
+        interactions(protocol.validation), protocol.validation.truth, interactions(protocol.test), truths, users
+    )
+
+
+def _template(spec: ModelSpec, done: Mapping[str, _SpecResult]) -> Recommender:
+    """The unfitted model of ``spec``; a callable spec gets the best parameters of the specs before it."""
+    if isinstance(spec.model, Recommender):
+        return spec.model
+    return spec.model({n: r.tuning.best_params for n, r in done.items()})
+
+
+def _run_spec(prep: _Prepared, spec: ModelSpec, template: Recommender, settings: _Settings) -> _SpecResult:
+    """Tune one model on the validation split, refit it on the test training rows, score every truth."""
+    ks = sorted({int(k) for k in settings.ks})
+    res = tune(
+        template,
+        spec.grid,
+        prep.val_data,
+        prep.val_truth,
+        k=settings.tune_k,
+        metric=settings.metric,
+        households=settings.tune_households,
+        seed=settings.seed,
+    )
+    start = time.perf_counter()
+    fitted = clone(template).set_params(**res.best_params).fit(prep.data)
+    recs = fitted.recommend(prep.users, max(ks))  # once for the households of every truth
+    seconds = time.perf_counter() - start
+    del fitted
+    evaluations = {}
+    for name, truth in prep.truths.items():
+        r = recs[recs[USER].isin(truth[USER].unique())]
+        evaluations[name] = _metrics_at(r, truth, _relevant_history(prep.data, truth, r), ks)
+    return _SpecResult(res, evaluations, seconds)
+
+
+def _assemble(prep: _Prepared, specs: Sequence[ModelSpec], done: Mapping[str, _SpecResult]) -> ProtocolRun:
+    """The :class:`ProtocolRun` of one protocol, every dict in the order of ``specs``."""
+    names = [s.name for s in specs]
+    evaluations = {t: {n: done[n].evaluations[t] for n in names} for t in prep.truths}
+    return ProtocolRun(
+        {n: done[n].tuning for n in names}, evaluations, prep.data, {n: done[n].seconds for n in names}
+    )
+
+
+def _started() -> int:
+    return os.getpid()
+
+
+#: worker-process cache of the prepared protocols, keyed by the file they were written to
+_PREPARED: dict[str, dict[str, _Prepared]] = {}
+
+
+def _run_task(path: str, name: str, spec: ModelSpec, template: Recommender, settings: _Settings) -> _SpecResult:
+    """One (protocol, model) task in a worker: the prepared protocols are read from ``path`` once per
+    process (instead of being sent with every task), then one thread per library."""
+    if path not in _PREPARED:
+        _PREPARED.clear()
+        with open(path, "rb") as fh:
+            _PREPARED[path] = pickle.load(fh)
     with thread_limits(1):
-        return run_protocol(protocol, specs, **kwargs)
+        return _run_spec(_PREPARED[path][name], spec, template, settings)
 
 
 def run_protocols(
@@ -452,31 +527,70 @@ def run_protocols(
     *,
     n_jobs: int = 1,
     extra_truths: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
-    **kwargs: Any,
+    ks: Sequence[int] = (5, 10, 20),
+    tune_k: int = 10,
+    metric: str = "ndcg",
+    tune_households: int | None = None,
+    seed: int = 0,
 ) -> dict[str, ProtocolRun]:
     """:func:`run_protocol` for several protocols (``{name: Protocol}``), in ``n_jobs`` worker processes.
 
-    The protocols share no fitted state (each has its own validation and test training rows), so with
-    ``n_jobs > 1`` each runs in its own process (``joblib``'s loky backend) with BLAS and OpenMP
-    limited to one thread, and on two cores the wall time is about that of the slowest protocol instead
-    of the sum. Each protocol's computation is the same as in one process, so the results do not
-    depend on ``n_jobs`` beyond the BLAS thread count. ``extra_truths``: ``{protocol name: extra
-    truths}``; ``kwargs`` go to every :func:`run_protocol` call. Returns ``{name: ProtocolRun}`` in the
-    order of ``protocols``. Raises ``ValueError`` for ``n_jobs < 1``.
+    With ``n_jobs > 1`` the unit of work is one model of one protocol (tune, refit, score): the
+    protocols' training rows are turned into :class:`~retention_utils.recommend.models.Interactions`
+    once, in this process, written to a temporary file that each worker reads once, and every
+    (protocol, model) pair is a task for a pool of ``n_jobs`` processes (``joblib``'s loky backend, BLAS and OpenMP limited to one thread each). Tasks start
+    in reverse ``specs`` order, protocols interleaved (:func:`default_specs` lists the slow models
+    last, so they start first and the short ones fill the gaps). A spec whose model is a callable
+    (e.g. the hybrid, built from the tuned user-kNN) runs after every spec before it in that protocol
+    is done, with their best parameters, exactly as in :func:`run_protocol`. Each task's computation
+    is the one :func:`run_protocol` does for that model, so the results do not depend on ``n_jobs``
+    beyond the BLAS thread count. ``extra_truths``: ``{protocol name: extra truths}``; ``ks`` ..
+    ``seed``: as in :func:`run_protocol`. Returns ``{name: ProtocolRun}`` in the order of
+    ``protocols``. Raises ``ValueError`` for ``n_jobs < 1`` or two specs with the same name.
     """
     if int(n_jobs) < 1:
         raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
-    names = list(protocols)
-    jobs = [(protocols[n], specs, {**kwargs, "extra_truths": (extra_truths or {}).get(n)}) for n in names]
-    if int(n_jobs) == 1 or len(jobs) == 1:
-        runs = [run_protocol(p, sp, **kw) for p, sp, kw in jobs]
-    else:
-        from joblib import Parallel, delayed
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"spec names must be unique, got {names}")
+    settings = _Settings(ks, tune_k, metric, tune_households, seed)
+    if int(n_jobs) == 1:
+        return {
+            n: run_protocol(
+                p, specs, ks=ks, tune_k=tune_k, metric=metric, extra_truths=(extra_truths or {}).get(n),
+                tune_households=tune_households, seed=seed,
+            )
+            for n, p in protocols.items()
+        }
+    from joblib import Parallel, delayed
 
-        runs = Parallel(n_jobs=min(int(n_jobs), len(jobs)), backend="loky")(
-            delayed(_run_limited)(p, sp, kw) for p, sp, kw in jobs
-        )
-    return dict(zip(names, runs, strict=True))
+    done: dict[str, dict[str, _SpecResult]] = {n: {} for n in protocols}
+    # rounds: the plain specs first, then each callable spec once the specs before it are done
+    rounds: list[list[ModelSpec]] = [[s for s in specs if isinstance(s.model, Recommender)]]
+    rounds += [[s] for s in specs if not isinstance(s.model, Recommender)]
+    with (
+        tempfile.TemporaryDirectory(prefix="retention-protocols-") as tmp,
+        Parallel(
+            n_jobs=int(n_jobs), backend="loky", batch_size=1, pre_dispatch="all", return_as="generator"
+        ) as pool,
+    ):
+        # the workers start (and import this package) while the protocols are prepared here
+        started = pool(delayed(_started)() for _ in range(int(n_jobs)))
+        preps = {n: _prepare(p, (extra_truths or {}).get(n)) for n, p in protocols.items()}
+        path = os.path.join(tmp, "prepared.pkl")
+        with open(path, "wb") as fh:
+            pickle.dump(preps, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        list(started)
+        for todo in rounds:
+            tasks = [(n, s) for s in reversed(todo) for n in protocols]
+            templates = {
+                (n, s.name): _template(s, {m: done[n][m] for m in names[: names.index(s.name)] if m in done[n]})
+                for n, s in tasks
+            }
+            results = pool(delayed(_run_task)(path, n, s, templates[n, s.name], settings) for n, s in tasks)
+            for (n, s), r in zip(tasks, results, strict=True):
+                done[n][s.name] = r
+    return {n: _assemble(preps[n], specs, done[n]) for n in protocols}
 
 
 def compare_to_baseline(
