@@ -360,14 +360,17 @@ def clean_transactions(
         raise ValueError("cleaning rule exclude_departments needs a products table with a 'department' column")
 
     n = len(tx)
-    reason = np.full(n, "", dtype=object)
+    # the reason of each row as a small code: 0 = kept, i = the i-th reason of REASONS (rule order)
+    names = ["", *REASONS]
+    code = {name: i for i, name in enumerate(names)}
+    reason = np.zeros(n, dtype=np.int8)
     units_in = _micro(tx[S.REVENUE])
     units = units_in.copy()
     qty = tx[S.QUANTITY].to_numpy(dtype="float64")
 
     def assign(name: str, mask: np.ndarray) -> None:
-        mask = mask & (reason == "")
-        reason[mask] = name
+        mask = mask & (reason == 0)
+        reason[mask] = code[name]
 
     flags: dict[str, int] = {}
     assign("null_customer_id", tx[S.CUSTOMER_ID].isna().to_numpy())
@@ -375,7 +378,7 @@ def clean_transactions(
     if rules.drop_exact_duplicates:
         assign("exact_duplicate", dup)
     else:
-        flags["exact_duplicate_lines_kept"] = int((dup & (reason == "")).sum())
+        flags["exact_duplicate_lines_kept"] = int((dup & (reason == 0)).sum())
     ts = tx[S.ORDER_TS]
     outside = np.zeros(n, bool)
     if lo is not None:
@@ -385,17 +388,17 @@ def clean_transactions(
     assign("outside_window", outside)
     changed_rows = np.zeros(n, bool)
     if rules.net_returns:
-        masks, qty, units = _net_returns(tx, reason == "", units)
+        masks, qty, units = _net_returns(tx, reason == 0, units)
         for name in ("cancellation", "cancelled_sale", "return_netted", "unmatched_return"):
             assign(name, masks[name])
-        changed_rows = (units != units_in) & (reason == "")
+        changed_rows = (units != units_in) & (reason == 0)
 
     department = None
     if products is not None and S.PRODUCT_ID in products:
         dept_map = products.drop_duplicates(S.PRODUCT_ID).set_index(S.PRODUCT_ID)
         known = tx[S.PRODUCT_ID].isin(dept_map.index).to_numpy()
-        flags["unknown_product_lines"] = int((~known & (reason == "")).sum())
-        flags["unknown_product_ids"] = int(tx.loc[~known & (reason == ""), S.PRODUCT_ID].nunique())
+        flags["unknown_product_lines"] = int((~known & (reason == 0)).sum())
+        flags["unknown_product_ids"] = int(tx.loc[~known & (reason == 0), S.PRODUCT_ID].nunique())
         if S.DEPARTMENT in dept_map:
             department = tx[S.PRODUCT_ID].map(dept_map[S.DEPARTMENT]).to_numpy()
     if rules.exclude_departments:
@@ -406,30 +409,31 @@ def clean_transactions(
     if rules.drop_non_positive:
         assign("non_positive", non_pos)
     else:
-        flags["non_positive_lines_kept"] = int((non_pos & (reason == "")).sum())
+        flags["non_positive_lines_kept"] = int((non_pos & (reason == 0)).sum())
 
-    keep = reason == ""
+    keep = reason == 0
     changed_rows &= keep
-    considered = ~np.isin(reason, ["null_customer_id", "exact_duplicate", "outside_window"])
+    considered = ~np.isin(reason, [code["null_customer_id"], code["exact_duplicate"], code["outside_window"]])
     net = pd.Series(units_in[considered]).groupby(tx[S.CUSTOMER_ID].to_numpy()[considered], sort=False).sum()
     non_positive = net.index[net.to_numpy() <= 0]
     kept_customers = pd.unique(tx[S.CUSTOMER_ID].to_numpy()[keep])
     orders = tx[S.ORDER_ID].to_numpy()
     removed = pd.DataFrame(
-        [(name, int((reason == name).sum()), int(units[reason == name].sum()), desc) for name, desc in REASONS.items()],
+        [(name, int((reason == code[name]).sum()), int(units[reason == code[name]].sum()), desc)
+         for name, desc in REASONS.items()],
         columns=["reason", "rows", "revenue_units", "description"],
     ).set_index("reason")
     removed.insert(1, "revenue", removed["revenue_units"] / MICRO)
-    removed.insert(3, "orders_lost", _lost_orders(removed.index, reason, orders, keep))
+    removed.insert(3, "orders_lost", _lost_orders(len(REASONS), reason, orders, keep))
     delta = units[changed_rows] - units_in[changed_rows]
     changed = pd.DataFrame({"rows": [int(changed_rows.sum())], "revenue": [float(delta.sum()) / MICRO]},
                            index=pd.Index(["reduced_by_return"], name="change"))
 
-    clean = tx.loc[keep].copy()
+    clean = tx.take(np.flatnonzero(keep))  # a new frame (take copies), not a view of tx
+    clean.index = pd.RangeIndex(len(clean))
     if changed_rows.any():
         clean[S.QUANTITY] = qty[keep]
         clean[S.REVENUE] = np.where(changed_rows[keep], units[keep] / MICRO, clean[S.REVENUE].to_numpy())
-    clean = clean.reset_index(drop=True)
     report = CleaningReport(
         rows_in=n,
         rows_kept=len(clean),
@@ -444,7 +448,7 @@ def clean_transactions(
         orders_kept=int(clean[S.ORDER_ID].nunique()),
         rules=rules,
         window=(lo, hi),
-        row_reason=pd.Series(pd.Categorical(reason, categories=["", *REASONS]), index=tx.index, name="reason"),
+        row_reason=pd.Series(pd.Categorical.from_codes(reason, categories=names), index=tx.index, name="reason"),
         customers_non_positive_net=len(non_positive),
         customers_non_positive_net_kept=int(pd.Index(non_positive).isin(kept_customers).sum()),
         normalised={k: dict(v) for k, v in (tx.attrs.get(S.NORMALISED_IDS) or {}).items()},
@@ -454,15 +458,15 @@ def clean_transactions(
     return clean, report
 
 
-def _lost_orders(reasons: pd.Index, reason: np.ndarray, orders: np.ndarray, keep: np.ndarray) -> list[int]:
+def _lost_orders(n_reasons: int, reason: np.ndarray, orders: np.ndarray, keep: np.ndarray) -> list[int]:
     """Orders that vanished (no line kept), each credited to the first rule in rule order that removed
-    one of its lines, so that ``sum(orders_lost) == orders_in - orders_kept``."""
-    frame = pd.DataFrame({"order": orders, "reason": reason})
+    one of its lines, so that ``sum(orders_lost) == orders_in - orders_kept``. ``reason``: each line's
+    code (0 kept, ``i`` the ``i``-th of the ``n_reasons`` rules, in rule order)."""
+    frame = pd.DataFrame({"order": orders, "code": reason})
     frame = frame[~keep & ~frame["order"].isin(pd.unique(orders[keep]))]
-    rank = {name: i for i, name in enumerate(reasons)}
-    first = frame.assign(rank=frame["reason"].map(rank)).sort_values("rank", kind="stable").drop_duplicates("order")
-    counts = first["reason"].value_counts()
-    return [int(counts.get(r, 0)) for r in reasons]
+    first = frame.sort_values("code", kind="stable").drop_duplicates("order")
+    counts = np.bincount(first["code"].to_numpy(), minlength=n_reasons + 1)
+    return [int(c) for c in counts[1 : n_reasons + 1]]
 
 
 def load_clean(
