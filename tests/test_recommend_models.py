@@ -482,7 +482,7 @@ def test_run_protocol_matches_manual_tuning_and_full_history_metrics():
 
 
 def test_run_protocols_in_two_processes_equals_one_after_the_other():
-    from retention_utils.recommend.protocol import run_protocols
+    from retention_utils.recommend.protocol import run_protocols, start_workers
     from retention_utils.recommend.split import last_basket_protocol
 
     a = last_basket_protocol(_random_baskets(), min_baskets=4, min_item_baskets=1)
@@ -496,6 +496,10 @@ def test_run_protocols_in_two_processes_equals_one_after_the_other():
     ]
     extra = {"a": {"half": a.test.truth.iloc[::2]}}
     seq = run_protocols({"a": a, "b": b}, specs, ks=(3,), extra_truths=extra)
+    assert start_workers(1) is None
+    head_start = start_workers(2)  # the pool the next call reuses
+    head_start.join(120)
+    assert not head_start.is_alive()
     par = run_protocols({"a": a, "b": b}, specs, ks=(3,), extra_truths=extra, n_jobs=2)
     assert list(par) == ["a", "b"] and set(par["a"].evaluations) == {"test", "half"}
     for name in ("a", "b"):
