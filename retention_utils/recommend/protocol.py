@@ -453,12 +453,8 @@ class _SpecResult:
 def _prepare(protocol: Any, extra_truths: Mapping[str, pd.DataFrame] | None) -> _Prepared:
     truths = {"test": protocol.test.truth, **dict(extra_truths or {})}
     users = pd.Index(pd.unique(pd.concat([t[USER] for t in truths.values()]))).sort_values()
-    def interactions(split: Any) -> Interactions:
-        build = getattr(split, "interactions", None)
-        return build() if callable(build) else Interactions.from_baskets(split.train)
-
     return _Prepared(
-        interactions(protocol.validation), protocol.validation.truth, interactions(protocol.test), truths, users
+        protocol.validation.interactions(), protocol.validation.truth, protocol.test.interactions(), truths, users
     )
 
 
