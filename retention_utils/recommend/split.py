@@ -50,8 +50,8 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
-from .ranking import string_rank
 from ..schema import DateLike
+from .ranking import string_rank
 
 __all__ = [
     "BASKET_COLUMNS",
