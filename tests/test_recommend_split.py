@@ -253,9 +253,10 @@ def test_require_protocols_on_codes_equals_each_function_on_the_ids(ids):
     tx = lines(rows)
     if ids == "text":
         tx = tx.astype({C: str, OID: str, P: str})
-    b = basket_items(tx)
     from retention_utils.recommend.models import Interactions
 
+    # another column order and an extra column: both reach the splits as in the plain functions
+    b = basket_items(tx)[[P, T, OID, C]].assign(extra=lambda d: np.arange(len(d)))
     primary, window, lit = require_protocols(b, "2017-04-01", 28, 28, 14, min_baskets=3, lit_min_baskets=3, lit_min_item_baskets=2)
     direct = (
         global_cutoff_protocol(b, "2017-03-04", "2017-02-04", min_baskets=3),

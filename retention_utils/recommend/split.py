@@ -535,7 +535,7 @@ def _encode(baskets: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Index] | 
         if (codes < 0).any():
             return baskets, None
         coded[c], uniques[c] = codes, pd.Index(uni)
-    out = baskets[list(BASKET_COLUMNS)].copy()
+    out = baskets.copy()  # every column, in its place: the splits keep them as the plain functions do
     for c in _ID_COLUMNS:
         out[c] = coded[c]
     return out, uniques
