@@ -273,3 +273,6 @@ def test_require_protocols_on_codes_equals_each_function_on_the_ids(ids):
             assert g._codes is not None and w._codes is None
     assert len(primary.test.cold_truth) and len(lit.test.truth)  # both kinds of rows are exercised
     assert primary.test.train[C].dtype == b[C].dtype
+    # a train frame put in its place is what the Interactions are built from, not the kept codes
+    primary.test.train = primary.test.train.iloc[:-5].reset_index(drop=True)
+    _same_interactions(primary.test.interactions(), Interactions.from_baskets(primary.test.train))

@@ -147,12 +147,12 @@ class Interactions:
             n_null = int((codes < 0).sum())  # factorize codes a null as -1
             if n_null:
                 raise ValueError(f"train baskets: column {c!r} has {n_null} null value(s)")
-        return cls._from_codes(
+        return cls.from_codes(
             u_codes, users, i_raw, i_uni, o_codes, string_rank(o_uni), train[S.ORDER_TS].to_numpy()
         )
 
     @classmethod
-    def _from_codes(
+    def from_codes(
         cls,
         u_codes: np.ndarray,
         users: pd.Index,
@@ -162,10 +162,14 @@ class Interactions:
         o_rank: np.ndarray,
         row_ts: np.ndarray,
     ) -> Interactions:
-        """The build of :meth:`from_baskets` from its factorised rows: ``u_codes`` into ``users``
-        (sorted), ``i_raw`` into ``i_uni``, ``o_codes`` into orders ``0 .. len(o_rank) - 1`` with
-        ``o_rank`` their rank in the string order of their ids, and each row's ``row_ts``
-        (datetime64)."""
+        """Build from factorised basket rows (what :meth:`from_baskets` computes from the ids; used by
+        :meth:`retention_utils.recommend.split.NextBasketSplit.interactions`).
+
+        All row arrays have one entry per basket row (n_rows,): ``u_codes`` (int, into ``users``, which
+        must be sorted), ``i_raw`` (int, into ``i_uni``, product ids in any order), ``o_codes`` (int,
+        into orders ``0 .. len(o_rank) - 1``) and ``row_ts`` (datetime64, the row's ``order_ts``).
+        ``o_rank`` (n_orders,): any integer rank of the orders in the string order of their ids (the
+        basket tie-break). No code may be negative; nothing is checked here."""
         i_rank = id_rank(i_uni)  # column order = natural id order
         i_codes = i_rank[i_raw]
         items = pd.Index(np.asarray(i_uni, dtype=object)[np.argsort(i_rank)], name=ITEM)

@@ -559,8 +559,8 @@ def run_protocols(
     With ``n_jobs > 1`` the unit of work is one model of one protocol (tune, refit, score): the
     protocols' training rows are turned into :class:`~retention_utils.recommend.models.Interactions`
     once, in this process, written to a temporary file that each worker reads once, and every
-    (protocol, model) pair is a task for a pool of ``n_jobs`` processes (``joblib``'s loky backend, BLAS and OpenMP limited to one thread each). Tasks start
-    in reverse ``specs`` order, protocols interleaved (:func:`default_specs` lists the slow models
+    (protocol, model) pair is a task for a pool of ``n_jobs`` processes (``joblib``'s loky backend,
+    BLAS and OpenMP limited to one thread each). Tasks start in reverse ``specs`` order, protocols interleaved (:func:`default_specs` lists the slow models
     last, so they start first and the short ones fill the gaps). A spec whose model is a callable
     (e.g. the hybrid, built from the tuned user-kNN) runs after every spec before it in that protocol
     is done, with their best parameters, exactly as in :func:`run_protocol`. Each task's computation
@@ -604,6 +604,7 @@ def run_protocols(
         list(started)
         for todo in rounds:
             tasks = [(n, s) for s in reversed(todo) for n in protocols]
+            # a callable spec sees the specs before it only (round 1 also did later plain specs)
             templates = {
                 (n, s.name): _template(s, {m: done[n][m] for m in names[: names.index(s.name)] if m in done[n]})
                 for n, s in tasks

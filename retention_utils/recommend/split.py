@@ -204,28 +204,30 @@ class NextBasketSplit:
     cold_truth: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
     cutoff: pd.Timestamp | None = None
-    #: integer codes of ``train``'s ids kept by :func:`require_protocols` (``(codes, ids)``), for
-    #: :meth:`interactions`
-    _codes: tuple[dict[str, np.ndarray], dict[str, pd.Index]] | None = field(default=None, repr=False, compare=False)
+    #: integer codes of ``train``'s ids kept by :func:`require_protocols` (``(codes, ids, the train
+    #: frame they describe)``), for :meth:`interactions`
+    _codes: tuple[dict[str, np.ndarray], dict[str, pd.Index], pd.DataFrame] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def interactions(self) -> Any:
         """``train`` as :class:`~retention_utils.recommend.models.Interactions`, equal to
         ``Interactions.from_baskets(self.train)``. A split built by :func:`require_protocols` keeps the
-        integer codes of its ids and builds from them (about four times faster on text ids); if
-        ``train`` no longer has the rows it was built with (same length and order), it builds from
-        ``train``."""
+        integer codes of its ids and builds from them (about four times faster on text ids); once
+        ``train`` is replaced by another frame it builds from ``train``. (Changing the ids inside
+        ``train`` in place is not seen: assign a new frame instead.)"""
         from .models import Interactions
 
-        if self._codes is None or len(self._codes[0][S.CUSTOMER_ID]) != len(self.train):
+        if self._codes is None or self._codes[2] is not self.train:
             return Interactions.from_baskets(self.train)
-        codes, ids = self._codes
+        codes, ids, _ = self._codes
         u_codes, u_at = pd.factorize(codes[S.CUSTOMER_ID], sort=True)
         i_raw, i_at = pd.factorize(codes[S.PRODUCT_ID])
         o_codes, o_at = pd.factorize(codes[S.ORDER_ID])
         orders = ids[S.ORDER_ID]
         # text ids: the sorted codes are already in string order; otherwise rank the ids' strings
         o_rank = o_at if orders.inferred_type == "string" else string_rank(orders.take(o_at))
-        return Interactions._from_codes(
+        return Interactions.from_codes(
             u_codes, ids[S.CUSTOMER_ID].take(u_at), i_raw, ids[S.PRODUCT_ID].take(i_at), o_codes,
             np.asarray(o_rank, dtype=np.int64), self.train[S.ORDER_TS].to_numpy(),
         )
@@ -556,7 +558,8 @@ def _decode(built: Any, uniques: dict[str, pd.Index] | None) -> Any:
         return out
 
     kept = {c: built.train[c].to_numpy().astype(np.int32 if len(uniques[c]) < 2**31 else np.int64) for c in _ID_COLUMNS}
+    train = frame(built.train)
     return NextBasketSplit(
-        built.name, frame(built.train), frame(built.truth), frame(built.cold_truth), dict(built.counts), built.cutoff,
-        _codes=(kept, uniques),
+        built.name, train, frame(built.truth), frame(built.cold_truth), dict(built.counts), built.cutoff,
+        _codes=(kept, uniques, train),
     )
