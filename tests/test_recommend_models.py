@@ -664,3 +664,34 @@ def test_top_k_stored_cut_at_the_kth_value_keeps_ties_and_equals_a_full_sort():
     assert got["product_id"].tolist() == ref["i"].tolist()
     assert sorted(got.query("customer_id == 'u4'")["product_id"]) == [5, 9]
     assert "u5" not in set(got["customer_id"])
+
+
+def test_ease_many_households_equals_item_space_closed_form():
+    # 600 households: M^-1 spans three 256-wide tiles and three mirror blocks (the helpers below)
+    rng = np.random.default_rng(1)
+    rows = [
+        (f"h{h}", f"h{h}b{j}", j, list(rng.choice(list("abcdefghijklmnop"), 3, replace=False)))
+        for h in range(600)
+        for j in range(2)
+    ]
+    d = Interactions.from_baskets(baskets(rows))
+    x = (d.counts.toarray() > 0).astype(float)
+    lam = 50.0
+    p = np.linalg.inv(x.T @ x + lam * np.eye(x.shape[1]))
+    b = np.eye(x.shape[1]) - p / np.diag(p)
+    np.testing.assert_allclose(scores_dense(EASE(l2=lam).fit(d), d.users).to_numpy(), x @ b, atol=1e-10)
+
+
+def test_sparse_dense_in_tiles_is_bit_identical_and_mirror_is_exact():
+    from retention_utils.recommend.models import _column_tiles, _mirror_lower, _sparse_dense
+
+    rng = np.random.default_rng(2)
+    a = sparse.random(70, 600, density=0.05, format="csr", random_state=3)
+    b = rng.standard_normal((600, 600))
+    for width in (1, 7, 256, 1000):  # one column per tile, ragged last tile, the default, one tile
+        assert np.array_equal(_sparse_dense(a, _column_tiles(b, width)), a @ b)
+    for n, block in ((600, 256), (5, 2), (1, 256)):
+        m = rng.standard_normal((n, n))
+        want = np.tril(m) + np.tril(m, -1).T
+        _mirror_lower(m, block)
+        assert np.array_equal(m, want)
