@@ -243,16 +243,20 @@ def test_ease_two_items_by_hand():
     assert top(m.recommend(["h2"], 1), "h2") == ["q"]
 
 
-def test_ease_woodbury_equals_item_space_closed_form():
+@pytest.mark.parametrize(
+    ("n_households", "products", "lam"),
+    # 600 households: M^-1 spans three 256-wide tiles and three mirror blocks (helpers tested below)
+    [(25, "abcdefghij", 7.0), (600, "abcdefghijklmnop", 50.0)],
+)
+def test_ease_woodbury_equals_item_space_closed_form(n_households, products, lam):
     rng = np.random.default_rng(0)
     rows = [
-        (f"h{h}", f"h{h}b{j}", j, list(rng.choice(list("abcdefghij"), 4, replace=False)))
-        for h in range(25)
+        (f"h{h}", f"h{h}b{j}", j, list(rng.choice(list(products), 4, replace=False)))
+        for h in range(n_households)
         for j in range(3)
     ]
     d = Interactions.from_baskets(baskets(rows))
     x = (d.counts.toarray() > 0).astype(float)
-    lam = 7.0
     p = np.linalg.inv(x.T @ x + lam * np.eye(x.shape[1]))
     b = np.eye(x.shape[1]) - p / np.diag(p)  # Steck (2019): B = I - P diagMat(1 / diag(P))
     np.testing.assert_allclose(np.diag(b), 0, atol=1e-12)
@@ -664,22 +668,6 @@ def test_top_k_stored_cut_at_the_kth_value_keeps_ties_and_equals_a_full_sort():
     assert got["product_id"].tolist() == ref["i"].tolist()
     assert sorted(got.query("customer_id == 'u4'")["product_id"]) == [5, 9]
     assert "u5" not in set(got["customer_id"])
-
-
-def test_ease_many_households_equals_item_space_closed_form():
-    # 600 households: M^-1 spans three 256-wide tiles and three mirror blocks (the helpers below)
-    rng = np.random.default_rng(1)
-    rows = [
-        (f"h{h}", f"h{h}b{j}", j, list(rng.choice(list("abcdefghijklmnop"), 3, replace=False)))
-        for h in range(600)
-        for j in range(2)
-    ]
-    d = Interactions.from_baskets(baskets(rows))
-    x = (d.counts.toarray() > 0).astype(float)
-    lam = 50.0
-    p = np.linalg.inv(x.T @ x + lam * np.eye(x.shape[1]))
-    b = np.eye(x.shape[1]) - p / np.diag(p)
-    np.testing.assert_allclose(scores_dense(EASE(l2=lam).fit(d), d.users).to_numpy(), x @ b, atol=1e-10)
 
 
 def test_sparse_dense_in_tiles_is_bit_identical_and_mirror_is_exact():
