@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_utils.recommend.models import PTopFreq
-from retention_utils.recommend.temporal import RepurchaseTimeKernel, repurchase_intervals
-
 # the toy log of the model tests: u1 buys a on days 1, 2, 3 (b on 1, c on 2); u2 buys b on days 1 and 2
 # (c on 1); u3 c, d on day 1
-from .test_recommend_models import DATA, C, top
+from retention_utils.recommend.models import Interactions, PTopFreq
+from retention_utils.recommend.temporal import RepurchaseTimeKernel, repurchase_intervals
+
+from .test_recommend_models import DATA, C, baskets, top
 
 
 def test_repurchase_intervals_by_hand():
@@ -62,6 +62,13 @@ def test_cycle_component_basket_decay_and_propensity_by_hand():
     # a: 1 household, a repeater -> (1 + 1) / (1 + 2); c: 3 households, none repeats -> 1 / 5
     np.testing.assert_allclose(m.repeat_propensity_, [2 / 3, 2 / 4, 1 / 5, 1 / 3])
     assert m.own_scores().toarray()[0, 2] == pytest.approx(e(-1) / 2 / 5)
+    # per product, not per household (in DATA the two orders happen to agree): x buys b in two baskets,
+    # y buys a and b once -> a: 1 buyer, no repeater -> 1 / 3; b: 2 buyers, 1 repeater -> 2 / 4; and
+    # more households than products must not matter (z, w buy a once each -> a: 3 buyers -> 1 / 5)
+    tx = baskets([("x", "o1", 1, "b"), ("x", "o2", 3, "b"), ("y", "o3", 2, "ab")])
+    np.testing.assert_allclose(RepurchaseTimeKernel().fit(Interactions.from_baskets(tx)).repeat_propensity_, [1 / 3, 2 / 4])
+    tx = baskets([("x", "o1", 1, "b"), ("x", "o2", 3, "b"), ("y", "o3", 2, "ab"), ("z", "o4", 2, "a"), ("w", "o5", 2, "a")])
+    np.testing.assert_allclose(RepurchaseTimeKernel().fit(Interactions.from_baskets(tx)).repeat_propensity_, [1 / 5, 2 / 4])
 
 
 def test_long_memory_tends_to_buy_again_and_bad_parameters_raise():

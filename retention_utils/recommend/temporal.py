@@ -154,8 +154,8 @@ class RepurchaseTimeKernel(Recommender):
         self.last_day_, self.median_gap_ = last, med
         n_b = np.bincount(bu, minlength=data.n_users)
         lag = (n_b[bu] - 1 - group_rank(bu)).astype(np.float64)  # baskets after this one
-        counts = data.counts.tocsc()
-        buyers = np.diff(counts.indptr).astype(np.float64)
+        counts = data.counts.tocsr()  # households x products: indices are product columns
+        buyers = np.bincount(counts.indices, minlength=data.n_items).astype(np.float64)
         repeaters = np.bincount(counts.indices[counts.data >= 2], minlength=data.n_items)
         self.repeat_propensity_ = (repeaters + 1.0) / (buyers + 2.0)
         coo = data.baskets.tocoo()
