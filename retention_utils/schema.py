@@ -100,6 +100,26 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], table: str = "tran
         )
 
 
+def require_timestamps(df: pd.DataFrame, column: str = ORDER_TS, table: str = "transactions") -> None:
+    """Raise :class:`SchemaError` unless ``df[column]`` is tz-naive ``datetime64`` without nulls (a NaT
+    has no place in time: it would be dropped by every comparison with a cutoff, or read as the year
+    1677 by day arithmetic). Text, numbers and tz-aware stamps are refused with the conversion to use."""
+    col = df[column]
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        raise SchemaError(
+            f"{table}: {column!r} is tz-aware ({col.dtype}); give local time without a zone, e.g. "
+            f"df[{column!r}] = df[{column!r}].dt.tz_convert('Europe/Berlin').dt.tz_localize(None)"
+        )
+    if not pd.api.types.is_datetime64_dtype(col):
+        raise SchemaError(
+            f"{table}: {column!r} must be datetime64, got {col.dtype}; parse it first, e.g. with "
+            "retention_utils.schema.parse_timestamps or pd.to_datetime(..., format=...)"
+        )
+    n_null = int(col.isna().sum())
+    if n_null:
+        raise SchemaError(f"{table}: {column!r} has null timestamps (NaT): {_examples(df, col.isna())}")
+
+
 def require_non_empty(df: pd.DataFrame, table: str = "transactions") -> None:
     """Raise :class:`SchemaError` if ``df`` has no rows."""
     if len(df) == 0:

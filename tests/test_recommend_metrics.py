@@ -642,3 +642,22 @@ def test_per_user_metrics_at_several_k_equal_one_call_per_k():
         assert frame.attrs == per_user_metrics(truth, recs, k).attrs
     with pytest.raises(ValueError, match="at least one"):
         per_user_metrics_at(truth, recs, [])
+
+
+def test_huge_k_costs_no_memory_and_bad_relevance_is_refused():
+    import tracemalloc
+
+    truth = truth_df([(1, "a"), (1, "b"), (2, "c")])
+    recs = pd.concat([ranked(1, ["b", "x", "a"]), ranked(2, ["y", "c"])])
+    small = ndcg_at_k(truth, recs, 3).value
+    # u1 hits at ranks 1 and 3: (1 + 1/2) / (1 + 1/log2(3)); u2 hits at rank 2: (1/log2(3)) / 1
+    assert small == pytest.approx(((1 + 0.5) / (1 + 1 / math.log2(3)) + 1 / math.log2(3)) / 2)
+    tracemalloc.start()
+    huge = ndcg_at_k(truth, recs, 10**9).value  # the discounts were allocated for all 1e9 ranks (8 GB)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert huge == small and peak < 50e6
+    with pytest.raises(ValueError, match="infinite relevance"):
+        ndcg_at_k(truth.assign(rel=[1.0, np.inf, 1.0]), recs, 3, col_relevance="rel")
+    with pytest.raises(ValueError, match="overflows"):  # 2**2000 is inf: NDCG was NaN
+        ndcg_at_k(truth.assign(rel=[1.0, 2000.0, 1.0]), recs, 3, col_relevance="rel", gain="exponential")

@@ -186,6 +186,14 @@ def test_segment_popularity_by_hand():
     assert top(recs, "u11") == ["a", "b", "c"]  # unknown everywhere: global list
     with pytest.raises(ValueError, match="segments"):
         SegmentPopularity().fit(DATA)
+    # ids that match no training household (int 1 vs "u1") gave everyone the global list silently
+    with pytest.raises(ValueError, match="none of the 2 households"):
+        SegmentPopularity(pd.Series({1: "s1", 2: "s2"})).fit(DATA)
+    # one household in two segments: one of them was dropped silently
+    with pytest.raises(ValueError, match=r"two different segments \(e.g. \['u1'\]\)"):
+        SegmentPopularity(pd.Series(["s1", "s2", "s1"], index=["u1", "u1", "u2"])).fit(DATA)
+    same = SegmentPopularity(pd.Series(["s1", "s1", "s2"], index=["u1", "u1", "u3"])).fit(DATA)
+    assert top(same.recommend(["u1"], 2), "u1") == ["a", "b"]  # a repeated equal segment is harmless
 
 
 # ---------------------------------------------------------------------------------------------
@@ -607,8 +615,9 @@ def test_tuning_households_is_a_seeded_sample_and_tune_scores_only_it():
     a, b = tuning_households(truth, 4, seed=1), tuning_households(truth, 4, seed=1)
     assert list(a) == list(b) and len(a) == 4 and a.is_monotonic_increasing
     assert list(tuning_households(truth, 99)) == sorted(truth[C])
-    with pytest.raises(ValueError, match="positive"):
-        tuning_households(truth, 0)
+    for bad in (0, 1.5, True, float("nan")):  # 1.5 used to become 1 silently
+        with pytest.raises(ValueError, match="whole number >= 1"):
+            tuning_households(truth, bad)
     res = tune(PTopFreq(), {}, DATA, pd.DataFrame({C: ["u1", "u2", "u3"], P: ["a", "b", "c"]}), k=1, households=2)
     assert int(res.table["n_users"].iloc[0]) == 2
 
@@ -683,3 +692,52 @@ def test_sparse_dense_in_tiles_is_bit_identical_and_mirror_is_exact():
         want = np.tril(m) + np.tril(m, -1).T
         _mirror_lower(m, block)
         assert np.array_equal(m, want)
+
+
+def test_bad_model_parameters_and_inputs_raise_naming_the_cause():
+    from retention_utils.recommend import split
+    from retention_utils.recommend.bootstrap import bootstrap_cis
+    from retention_utils.schema import SchemaError
+
+    bad_models = [
+        (ItemKNN(K=0), "ItemKNN K"),  # K = 0 killed the interpreter inside implicit
+        (ItemKNN("bm25", bm25_b=float("nan")), "bm25_b"),
+        (ALS(factors=0), "ALS factors"),  # printed a BLAS error and gave all-zero scores
+        (ALS(alpha=-1.0), "ALS alpha"),
+        (ALS(regularization=-1.0), "ALS regularization"),
+        (TIFUKNN(n_neighbors=0), "TIFUKNN n_neighbors"),  # dropped the neighbours' part silently
+        (TIFUKNN(n_groups=2.5), "TIFUKNN n_groups"),  # was cut to 2
+        (EASE(l2=float("inf")), "EASE l2"),
+        (UserKNN(n_neighbors=0), "UserKNN n_neighbors"),  # was "needs at least two households"
+        (EASE(min_support=99), "min_support=99"),  # every household got an empty list
+    ]
+    for model, cause in bad_models:
+        with pytest.raises(ValueError, match=cause):
+            model.fit(DATA).recommend(["u1"], 2)
+    for model in (PTopFreq(), GTopFreq(), EASE(l2=1.0)):
+        with pytest.raises(ValueError, match="repeated: \\['u1'\\]"):
+            model.fit(DATA).recommend(["u1", "u1"], 2)
+        with pytest.raises(TypeError, match="single id"):
+            model.fit(DATA).recommend("u1", 2)
+    nat = TRAIN.assign(order_ts=TRAIN[T].where(TRAIN[OID] != "o2"))
+    for frame, cause in ((nat, "NaT"), (TRAIN.assign(order_ts=TRAIN[T].dt.tz_localize("UTC")), "tz-aware"),
+                         (TRAIN.assign(order_ts=TRAIN[T].astype(str)), "must be datetime64")):
+        with pytest.raises(SchemaError, match=cause):
+            Interactions.from_baskets(frame)
+        with pytest.raises(SchemaError, match=cause):  # a NaT basket was in neither train nor truth
+            split.global_cutoff_split(frame, "2017-01-03")
+    with pytest.raises(ValueError, match="horizon_days"):
+        split.global_cutoff_split(TRAIN, "2017-01-03", horizon_days=1.7)  # was cut to 1 day
+    with pytest.raises(ValueError, match="is empty"):
+        tune(EASE(), {"l2": []}, DATA, pd.DataFrame({C: ["u1"], P: ["a"]}))  # the grid was ignored
+    with pytest.raises(ValueError, match="alpha"):
+        bootstrap_cis(np.ones((4, 2)), n_boot=10, alpha=2)  # gave low > high
+
+
+def test_top_k_keeps_the_types_of_mixed_ids():
+    # np.asarray([7, "u2"]) is ["7", "u2"]: the int would no longer match a truth frame holding 7
+    scores = np.array([[1.0, 2.0], [3.0, 1.0]])
+    for recs in (top_k_from_scores([7, "u2"], ["a", 5], scores, 2),
+                 top_k_stored([7, "u2"], ["a", 5], sparse.csr_matrix(scores), 2)):
+        assert recs[C].tolist() == [7, 7, "u2", "u2"]
+        assert recs[P].tolist() == [5, "a", "a", 5]

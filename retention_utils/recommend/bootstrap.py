@@ -105,6 +105,9 @@ def bootstrap_cis(
     ``counts`` from :func:`resample_counts` (pass it to reuse it across calls). Equal to
     :func:`bootstrap_ci` per column up to floating-point rounding of the sums (about 1e-16 relative).
     Raises ``ValueError`` for NaN values, a non-2-D input or a ``counts`` of the wrong shape."""
+    n_boot = _check_k(n_boot, "n_boot")
+    if isinstance(alpha, bool) or not (isinstance(alpha, float | int) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 2:
         raise ValueError(f"values must be 2-D (values x columns), got shape {v.shape}")

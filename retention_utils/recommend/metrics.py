@@ -285,6 +285,8 @@ def _prepare(
         rel = _numeric_array(truth[col_relevance], f"truth[{col_relevance!r}]")
         if (rel < 0).any():
             raise ValueError(f"truth[{col_relevance!r}] has negative relevance value(s)")
+        if not np.isfinite(rel).all():
+            raise ValueError(f"truth[{col_relevance!r}] has infinite relevance value(s); NDCG would be NaN")
         rel_lv, n_rel_lv = dense_rank(rel, descending=True)
         order = argsort_keys([(t_key, n_users * n_items), (rel_lv, n_rel_lv)])
     else:
@@ -369,7 +371,14 @@ def _tie_groups(ru: np.ndarray, lv: np.ndarray, k: int) -> tuple[np.ndarray, np.
 
 
 def _gain(rel: np.ndarray, gain: str) -> np.ndarray:
-    return np.exp2(rel) - 1.0 if gain == "exponential" else rel
+    if gain != "exponential":
+        return rel
+    if len(rel) and float(rel.max()) > 512:  # 2**rel would overflow the sums to inf, NDCG to NaN
+        raise ValueError(
+            f"gain='exponential' (2**relevance - 1) overflows for relevance up to {float(rel.max()):g}; "
+            "use gain='linear' or rescale the relevance to at most 512"
+        )
+    return np.exp2(rel) - 1.0
 
 
 def _history_keys(
@@ -434,7 +443,9 @@ def _per_user_arrays(
         log_none = np.where(h > 0, log_none, 0.0)
         out["hit"] = 1.0 - np.exp(np.bincount(ru[first], weights=log_none, minlength=U))
         if "ndcg" in want:
-            disc = 1.0 / np.log2(np.arange(k, dtype=np.float64) + 2.0)
+            # discounts only as far as a position or an ideal rank can reach (k may be huge)
+            n_disc = min(k, max(int(pos.max(initial=-1)) + 1, int(n_truth.max(initial=0))))
+            disc = 1.0 / np.log2(np.arange(n_disc, dtype=np.float64) + 2.0)
             gains = np.zeros(len(ru))
             gains[hit] = _gain(prep.t_rel[tpos[hit]], gain)
             g_gain = np.bincount(grp, weights=gains, minlength=n_groups) / g_n

@@ -77,7 +77,15 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .. import schema as S
 from ..runtime import thread_limits
-from .ranking import group_rank, id_rank, string_rank, top_k_from_scores, top_k_stored
+from .ranking import (
+    check_real,
+    check_whole,
+    group_rank,
+    id_rank,
+    string_rank,
+    top_k_from_scores,
+    top_k_stored,
+)
 
 __all__ = [
     "ALS",
@@ -136,10 +144,13 @@ class Interactions:
         """Build from basket rows (:func:`retention_utils.recommend.split.basket_items` layout:
         ``customer_id``, ``order_id``, ``order_ts``, ``product_id``; duplicates are harmless).
 
-        Raises ``SchemaError`` for a missing column, ``ValueError`` for an empty table or null ids."""
+        Raises ``SchemaError`` for a missing column or an ``order_ts`` that is not tz-naive datetime64
+        without NaT (:func:`retention_utils.schema.require_timestamps`), ``ValueError`` for an empty
+        table or null ids."""
         S.require_columns(train, [USER, S.ORDER_ID, S.ORDER_TS, ITEM], table="train baskets")
         if len(train) == 0:
             raise ValueError("train baskets: the table is empty; nothing to fit on")
+        S.require_timestamps(train, S.ORDER_TS, table="train baskets")
         u_codes, users = pd.factorize(train[USER], sort=True)
         i_raw, i_uni = pd.factorize(train[ITEM])
         o_codes, o_uni = pd.factorize(train[S.ORDER_ID])
@@ -210,9 +221,7 @@ class Interactions:
 
     def item_space(self, min_support: int) -> np.ndarray:
         """Column indices of the products bought by >= ``min_support`` households (sorted)."""
-        if int(min_support) < 1:
-            raise ValueError(f"min_support must be >= 1, got {min_support}")
-        return np.flatnonzero(self.support() >= int(min_support))
+        return np.flatnonzero(self.support() >= check_whole(min_support, "min_support"))
 
     def rows(self, households: Any, allow_unknown: bool = False) -> np.ndarray:
         """Row index of each household (-1 if unknown and ``allow_unknown``), int64.
@@ -255,7 +264,13 @@ class Recommender(BaseEstimator):
         if not isinstance(data, Interactions):
             raise TypeError(f"fit expects an Interactions object, got {type(data).__name__}")
         self.data_ = data
-        self.item_index_ = data.item_space(getattr(self, "min_support", 1))
+        support = getattr(self, "min_support", 1)
+        self.item_index_ = data.item_space(support)
+        if len(self.item_index_) == 0:
+            raise ValueError(
+                f"{type(self).__name__}: no product is bought by min_support={support} households or more "
+                f"(the most any product has is {int(data.support().max(initial=0))}); lower min_support"
+            )
         self.items_ = data.items[self.item_index_]
         self._fit(data)
         return self
@@ -268,8 +283,11 @@ class Recommender(BaseEstimator):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(data) first")
         return self.data_
 
-    def score_block(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def score_block(self, rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(
+            f"{type(self).__name__} has no dense score matrix (it ranks its own stored candidates): use "
+            "recommend(), and do not use it as a component of Hybrid or with scores_dense"
+        )
 
     def recommend(self, households: Any, k: int, chunk_size: int | None = None) -> pd.DataFrame:
         """Top-``k`` products per household.
@@ -294,7 +312,7 @@ class Recommender(BaseEstimator):
             Not fitted.
         """
         data = self._check_fitted()
-        users = np.asarray(pd.Index(households))
+        users = household_ids(households)
         rows = data.rows(users)
 
         def block(a: int, b: int) -> np.ndarray:
@@ -403,7 +421,7 @@ class GTopFreq(Recommender):
 
     def recommend(self, households: Any, k: int, chunk_size: int | None = None) -> pd.DataFrame:
         self._check_fitted()
-        users = np.asarray(pd.Index(households))
+        users = household_ids(households)
         top = top_k_stored(
             np.array([0]), np.asarray(self.items_), sparse.csr_matrix(self.popularity_[None, :]), k
         )
@@ -433,7 +451,7 @@ class PTopFreq(Recommender):
 
     def recommend(self, households: Any, k: int, chunk_size: int | None = None) -> pd.DataFrame:
         data = self._check_fitted()
-        users = np.asarray(pd.Index(households))
+        users = household_ids(households)
         rows = data.rows(users, allow_unknown=True)
         own = _with_popularity(_rows_or_empty(data.counts, rows), self.popularity_)
         return top_k_stored(users, np.asarray(data.items), own, k, prior=self.popularity_)
@@ -445,6 +463,18 @@ def _with_popularity(own: sparse.csr_matrix, popularity: np.ndarray) -> sparse.c
     out = own.tocsr(copy=True)
     out.data = out.data + popularity[out.indices] / (popularity.max(initial=0.0) + 1.0)
     return out
+
+
+def household_ids(households: Any) -> np.ndarray:
+    """The households a ``recommend`` call is for, as a 1-D array (dtype kept: ``[7, "u2"]`` stays
+    an object array of an int and a str). Raises ``TypeError`` for a single str (pass ``[id]``) and
+    ``ValueError`` for repeated households (each would get its list twice)."""
+    if isinstance(households, str | bytes):
+        raise TypeError(f"households must be a list-like of household ids, got the single id {households!r}; pass [id]")
+    idx = pd.Index(households)
+    if not idx.is_unique:
+        raise ValueError(f"households must be unique; repeated: {list(idx[idx.duplicated()].unique()[:5])}")
+    return np.asarray(idx)
 
 
 def _rows_or_empty(matrix: sparse.csr_matrix, rows: np.ndarray) -> sparse.csr_matrix:
@@ -472,7 +502,7 @@ class GPTopFreq(Recommender):
 
     def recommend(self, households: Any, k: int, chunk_size: int | None = None) -> pd.DataFrame:
         data = self._check_fitted()
-        users = np.asarray(pd.Index(households))
+        users = household_ids(households)
         rows = data.rows(users, allow_unknown=True)
         own = _with_popularity(_rows_or_empty(data.counts, rows), self.popularity_)
         pop = top_k_stored(
@@ -515,7 +545,20 @@ class SegmentPopularity(Recommender):
         if not isinstance(self.segments, pd.Series):
             raise ValueError("SegmentPopularity needs segments: a Series indexed by household id")
         seg = self.segments.dropna()
+        dup = seg.index.duplicated(keep=False)
+        if dup.any() and (seg[dup].astype(str).groupby(level=0).nunique() > 1).any():
+            clash = seg[dup].astype(str).groupby(level=0).nunique()
+            raise ValueError(
+                f"SegmentPopularity: {int((clash > 1).sum())} household(s) have two different segments "
+                f"(e.g. {list(clash.index[clash > 1][:5])}); give one segment per household"
+            )
         seg = seg[~seg.index.duplicated()]
+        if len(seg) and not seg.index.isin(data.users).any():
+            raise ValueError(
+                f"SegmentPopularity: none of the {len(seg):,} households in segments has training baskets "
+                f"(segments index e.g. {list(seg.index[:3])}, training households e.g. {list(data.users[:3])}); "
+                "are the ids of the same type and spelling?"
+            )
         labels = pd.Index(pd.unique(seg.astype(str).to_numpy())).sort_values()
         self.labels_ = labels
         self.segment_of_ = pd.Series(labels.get_indexer(seg.astype(str).to_numpy()), index=seg.index)
@@ -529,7 +572,7 @@ class SegmentPopularity(Recommender):
 
     def recommend(self, households: Any, k: int, chunk_size: int | None = None) -> pd.DataFrame:
         data = self._check_fitted()
-        users = np.asarray(pd.Index(households))
+        users = household_ids(households)
         n_seg, items = len(self.labels_), np.arange(data.n_items)
         # one ranked list per segment (rows 0 .. n_seg - 1) and the global list (row n_seg)
         seg_top = top_k_stored(np.arange(n_seg), items, self.segment_counts_, k, prior=self.popularity_)
@@ -602,7 +645,7 @@ class UserKNN(Recommender):
 
     def neighbours(self, rows: np.ndarray) -> np.ndarray:
         """Dense (len(rows), n_users) weights: the kept similarities, 0 elsewhere."""
-        n = min(int(self.n_neighbors), self.data_.n_users - 1)
+        n = min(check_whole(self.n_neighbors, "UserKNN n_neighbors"), self.data_.n_users - 1)
         if n < 1:
             raise ValueError("UserKNN needs at least two households in the training data")
         sim = self.similarity_[rows]
@@ -656,11 +699,15 @@ class ItemKNN(Recommender):
     def _fit(self, data: Interactions) -> None:
         implicit = _import_implicit()
         nn = implicit.nearest_neighbours
+        k = check_whole(self.K, "ItemKNN K")  # K = 0 crashes implicit's C++ code (segmentation fault)
         if self.similarity == "cosine":
-            model = nn.CosineRecommender(K=int(self.K), num_threads=int(self.num_threads))
+            model = nn.CosineRecommender(K=k, num_threads=int(self.num_threads))
         elif self.similarity == "bm25":
             model = nn.BM25Recommender(
-                K=int(self.K), K1=float(self.bm25_k1), B=float(self.bm25_b), num_threads=int(self.num_threads)
+                K=k,
+                K1=check_real(self.bm25_k1, "ItemKNN bm25_k1", 0.0),
+                B=check_real(self.bm25_b, "ItemKNN bm25_b", 0.0, 1.0),
+                num_threads=int(self.num_threads),
             )
         else:
             raise ValueError(f"similarity must be 'cosine' or 'bm25', got {self.similarity!r}")
@@ -724,10 +771,10 @@ class ALS(Recommender):
         with thread_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 dtype=np.float64,
-                factors=int(self.factors),
-                regularization=float(self.regularization),
-                alpha=float(self.alpha),
-                iterations=int(self.iterations),
+                factors=check_whole(self.factors, "ALS factors"),
+                regularization=check_real(self.regularization, "ALS regularization", 0.0),
+                alpha=check_real(self.alpha, "ALS alpha", 0.0, low_open=True),
+                iterations=check_whole(self.iterations, "ALS iterations"),
                 random_state=int(self.random_state),
                 num_threads=int(self.num_threads),
             )
@@ -763,9 +810,7 @@ class EASE(Recommender):
         self.min_support = min_support
 
     def _fit(self, data: Interactions) -> None:
-        lam = float(self.l2)
-        if not lam > 0:
-            raise ValueError(f"EASE l2 must be > 0, got {self.l2}")
+        lam = check_real(self.l2, "EASE l2", 0.0, low_open=True)
         x = _space(data, data.counts, self.item_index_).copy()
         x.data[:] = 1.0
         gram = (x @ x.T).toarray()
@@ -969,8 +1014,7 @@ class TIFUKNN(Recommender):
         self.min_support = min_support
 
     def _fit(self, data: Interactions) -> None:
-        if int(self.n_groups) < 1:
-            raise ValueError(f"n_groups must be >= 1, got {self.n_groups}")
+        check_whole(self.n_groups, "TIFUKNN n_groups")
         for name in ("within_decay", "group_decay"):
             v = float(getattr(self, name))
             if not 0 < v <= 1:
@@ -1010,7 +1054,7 @@ class TIFUKNN(Recommender):
         a = float(self.alpha)
         if not 0.0 <= a <= 1.0:
             raise ValueError(f"TIFUKNN alpha must be in [0, 1], got {self.alpha}")
-        n = min(int(self.n_neighbors), self.data_.n_users - 1)
+        n = min(check_whole(self.n_neighbors, "TIFUKNN n_neighbors"), self.data_.n_users - 1)
         own = self.pif_[rows].toarray()
         if n < 1 or a == 1.0:
             return a * own

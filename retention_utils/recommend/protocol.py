@@ -45,6 +45,7 @@ from .models import (
 )
 from .ranking import DEFAULT_ITEM_COL as ITEM
 from .ranking import DEFAULT_USER_COL as USER
+from .ranking import _check_k, check_whole
 from .temporal import RepurchaseTimeKernel
 
 #: metrics reported with bootstrap intervals / as plain means by :func:`results_table`
@@ -70,6 +71,8 @@ def _grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     for key in keys:
         if isinstance(grid[key], str) or not isinstance(grid[key], Iterable):
             raise ValueError(f"grid[{key!r}] must be a list of values, got {grid[key]!r}")
+        if len(list(grid[key])) == 0:
+            raise ValueError(f"grid[{key!r}] is empty: give at least one value, or leave {key!r} out of the grid")
     return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(list(grid[k]) for k in keys))]
 
 
@@ -130,10 +133,10 @@ def tuning_households(truth: pd.DataFrame, households: int | None = None, seed: 
     ``households`` is smaller than their number, a simple random sample of that size drawn with
     ``numpy.random.default_rng(seed)`` (sorted). Raises ``ValueError`` for ``households < 1``."""
     users = pd.Index(truth[USER].unique()).sort_values()
-    if households is None or int(households) >= len(users):
+    if households is not None:
+        households = check_whole(households, "households (the number to tune on)")
+    if households is None or households >= len(users):
         return users
-    if int(households) < 1:
-        raise ValueError(f"households must be a positive number of households to tune on, got {households}")
     pick = np.random.default_rng(seed).choice(len(users), size=int(households), replace=False)
     return users[np.sort(pick)]
 
@@ -150,7 +153,9 @@ def evaluate(
     of that list. ``history`` (``customer_id``, ``product_id`` bought before the target) gives the
     repeat / explore breakdown. Returns ``{k: per_user_metrics frame}`` (see
     :func:`~retention_utils.recommend.metrics.per_user_metrics`; households sorted)."""
-    ks = sorted({int(k) for k in ks})
+    ks = sorted({_check_k(k, "each of ks") for k in ks})
+    if not ks:
+        raise ValueError("ks is empty: give at least one k, e.g. ks=(5, 10, 20)")
     users = pd.Index(truth[USER].unique()).sort_values()
     return _metrics_at(model.recommend(users, max(ks)), truth, history, ks)
 

@@ -152,10 +152,7 @@ def top_k_from_scores(
         Shape mismatches, duplicate ids, NaN scores, bad ``k`` / ``chunk_size``.
     """
     k = _check_k(k)
-    users = np.asarray(user_ids)
-    items = np.asarray(item_ids)
-    if users.ndim != 1 or items.ndim != 1:
-        raise ValueError("user_ids and item_ids must be 1-D")
+    users, items = _ids(user_ids, "user_ids"), _ids(item_ids, "item_ids")
     n_users, n_items = len(users), len(items)
     if not pd.Index(users).is_unique:
         raise ValueError("user_ids must be unique")
@@ -323,7 +320,9 @@ def top_k_stored(
     """
     if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
-    users, items = np.asarray(user_ids), np.asarray(item_ids)
+    users, items = _ids(user_ids, "user_ids"), _ids(item_ids, "item_ids")
+    if not pd.Index(users).is_unique:
+        raise ValueError("user_ids must be unique")
     coo = sparse.coo_matrix(scores)
     if coo.shape != (len(users), len(items)):
         raise ValueError(f"scores has shape {coo.shape}, expected {(len(users), len(items))}")
@@ -374,10 +373,46 @@ def _at_or_above_kth(r: np.ndarray, v: np.ndarray, n_rows: int, k: int) -> np.nd
     return v >= kth[r]
 
 
+def _ids(values: Any, name: str) -> np.ndarray:
+    """Ids as a 1-D array with their types kept: ``np.asarray([7, "u2"])`` alone would make both text."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if isinstance(values, list | tuple):
+        arr = np.asarray(pd.Index(values))
+    return arr
+
+
 def _check_k(k: Any, name: str = "k") -> int:
     if isinstance(k, bool | np.bool_) or not isinstance(k, int | np.integer) or k <= 0:
         raise ValueError(f"{name} must be a positive int, got {k!r}")
     return int(k)
+
+
+def check_whole(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an int if it is a whole number >= ``minimum`` (an int, or a float with no fractional
+    part such as ``900.0``); else ``ValueError`` naming ``name``. Bools, NaN, infinities and fractions
+    (``1.7``, which ``int()`` would silently cut to 1) are refused."""
+    ok = not isinstance(value, bool | np.bool_) and isinstance(value, int | np.integer | float | np.floating)
+    if ok and isinstance(value, float | np.floating):
+        ok = bool(np.isfinite(value)) and float(value).is_integer()
+    if not ok or int(value) < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(value: Any, name: str, low: float, high: float = np.inf, low_open: bool = False) -> float:
+    """``value`` as a float if it is a finite real number in ``[low, high]`` (``(low, high]`` with
+    ``low_open``); else ``ValueError`` naming ``name``."""
+    ok = not isinstance(value, bool | np.bool_) and isinstance(value, int | np.integer | float | np.floating)
+    v = float(value) if ok else np.nan
+    if not (np.isfinite(v) and (v > low if low_open else v >= low) and v <= high):
+        if high == np.inf:
+            bounds = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            bounds = f"in {'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be a finite number {bounds}, got {value!r}")
+    return v
 
 
 def _check_frame(df: Any, name: str, cols: list[str], non_null: list[str]) -> None:

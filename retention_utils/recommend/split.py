@@ -51,7 +51,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..schema import DateLike
-from .ranking import string_rank
+from .ranking import check_whole, string_rank
 
 __all__ = [
     "BASKET_COLUMNS",
@@ -164,6 +164,7 @@ def _check_baskets(baskets: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(baskets, pd.DataFrame):
         raise TypeError(f"baskets must be a DataFrame (see basket_items), got {type(baskets).__name__}")
     S.require_columns(baskets, BASKET_COLUMNS, table="baskets")
+    S.require_timestamps(baskets, S.ORDER_TS, table="baskets")
     return baskets
 
 
@@ -311,10 +312,9 @@ def global_cutoff_split(
     """
     b = _check_baskets(baskets)
     t0 = _day(cutoff, "cutoff")
-    if horizon_days is not None and int(horizon_days) < 1:
-        raise ValueError(f"horizon_days must be >= 1 or None, got {horizon_days}")
-    if int(min_baskets) < 1:
-        raise ValueError(f"min_baskets must be >= 1, got {min_baskets}")
+    if horizon_days is not None:
+        horizon_days = check_whole(horizon_days, "horizon_days (or None)")
+    min_baskets = check_whole(min_baskets, "min_baskets")
     if end is not None:
         t_end = _day(end, "end")
         if t_end <= t0:
@@ -419,8 +419,8 @@ def last_basket_protocol(
         Thresholds below 1, or no household left to evaluate.
     """
     b = _check_baskets(baskets)
-    if int(min_baskets) < 1 or int(min_item_baskets) < 1:
-        raise ValueError("min_baskets and min_item_baskets must be >= 1")
+    min_baskets = check_whole(min_baskets, "min_baskets")
+    min_item_baskets = check_whole(min_item_baskets, "min_item_baskets")
     n_households = int(b[S.CUSTOMER_ID].nunique())
     n_b = b.groupby(S.CUSTOMER_ID)[S.ORDER_ID].nunique()
     n_i = b.groupby(S.PRODUCT_ID).size()  # rows are distinct (basket, product): baskets per product

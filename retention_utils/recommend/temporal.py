@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .models import Interactions, Recommender
+from .models import Interactions, Recommender, household_ids
 from .ranking import group_rank, top_k_stored
 
 __all__ = ["RepurchaseTimeKernel", "repurchase_intervals"]
@@ -231,7 +231,7 @@ class RepurchaseTimeKernel(Recommender):
 
     def recommend(self, households: Any, k: int, chunk_size: int | None = None) -> pd.DataFrame:
         data = self._check_fitted()
-        users = np.asarray(pd.Index(households))
+        users = household_ids(households)
         rows = data.rows(users, allow_unknown=True)
         own = self.own_scores(rows)[np.maximum(rows, 0)].tocsr()
         own = (sparse.diags((rows >= 0).astype(np.float64)) @ own).tocsr()
