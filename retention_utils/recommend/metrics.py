@@ -283,10 +283,8 @@ def _prepare(
     t_key = tu * n_items + ti
     if col_relevance is not None:
         rel = _numeric_array(truth[col_relevance], f"truth[{col_relevance!r}]")
-        if (rel < 0).any():
-            raise ValueError(f"truth[{col_relevance!r}] has negative relevance value(s)")
-        if not np.isfinite(rel).all():
-            raise ValueError(f"truth[{col_relevance!r}] has infinite relevance value(s); NDCG would be NaN")
+        if (rel < 0).any() or not np.isfinite(rel).all():
+            raise ValueError(f"truth[{col_relevance!r}] has negative or infinite relevance value(s)")
         rel_lv, n_rel_lv = dense_rank(rel, descending=True)
         order = argsort_keys([(t_key, n_users * n_items), (rel_lv, n_rel_lv)])
     else:
@@ -443,8 +441,7 @@ def _per_user_arrays(
         log_none = np.where(h > 0, log_none, 0.0)
         out["hit"] = 1.0 - np.exp(np.bincount(ru[first], weights=log_none, minlength=U))
         if "ndcg" in want:
-            # discounts only as far as a position or an ideal rank can reach (k may be huge)
-            n_disc = min(k, max(int(pos.max(initial=-1)) + 1, int(n_truth.max(initial=0))))
+            n_disc = min(k, max(int(pos.max(initial=-1)) + 1, int(n_truth.max(initial=0))))  # k may be huge
             disc = 1.0 / np.log2(np.arange(n_disc, dtype=np.float64) + 2.0)
             gains = np.zeros(len(ru))
             gains[hit] = _gain(prep.t_rel[tpos[hit]], gain)
