@@ -440,3 +440,15 @@ def test_stamps_with_and_without_offset_say_so():
         S.parse_timestamps(pd.Series(["2024-03-01T20:15:00Z", "2024-03-13 09:15:00"], dtype=object), "order_ts")
     # plain dates end in "-01" but carry no offset: read as dates
     assert S.parse_timestamps(pd.Series(["2024-03-01", "2024-03-13 09:15:00"], dtype=object), "order_ts").notna().all()
+
+
+def test_run_stops_before_any_kernel_when_07_has_no_product_table(tmp_path, monkeypatch):
+    # 07 used to run the notebooks before it and fail at its first data cell
+    monkeypatch.setenv("RETENTION_PSEUDONYM_KEY", "key-of-the-test-shop")
+    cfg = F.write_euro(tmp_path, config=F.EURO_CONFIG.replace("  02_customer_profiles: {}\n",
+                                                              "  02_customer_profiles: {}\n  07_recommender_evaluation: {}\n"))
+    out = tmp_path / "out"
+    with pytest.raises(reports.DatasetCheckError, match="07_recommender_evaluation need.s. a product table"):
+        reports.run_reports(str(cfg), None, output_dir=out)
+    assert not out.exists()
+    assert "product table: none (07, the recommenders, needs one" in check_dataset(str(cfg)).text()

@@ -46,7 +46,8 @@ class DatasetCheck:
     """What :func:`check_dataset` found: the config (``name``, ``title``, ``path``), how the canonical
     columns were derived (``notes``), warnings raised while loading (``load_warnings``), the raw rows and
     the days they cover, one :class:`WindowCheck` per window, and where pseudonyms get their key
-    (``privacy``; ``privacy_ok`` false when no key is set for a dataset of personal data)."""
+    (``privacy``; ``privacy_ok`` false when no key is set for a dataset of personal data), and how many
+    products the product table describes (``catalogue``: 0 without one; notebook 07 needs one)."""
 
     name: str
     title: str
@@ -59,6 +60,7 @@ class DatasetCheck:
     windows: list[WindowCheck]
     privacy: str
     privacy_ok: bool
+    catalogue: int = 0
 
     @property
     def warnings(self) -> list[str]:
@@ -86,6 +88,8 @@ class DatasetCheck:
             lines.append(f"the window analysed is {w.window} ({w.window.days:,} days); the clean data covers "
                          f"{w.first_day.date()} .. {w.last_day.date()}: {w.customers:,} customers, {w.orders:,} orders")
         lines.append("")
+        lines.append(f"product table: {self.catalogue:,} products" if self.catalogue else
+                     "product table: none (07, the recommenders, needs one: products: in the config)")
         lines.append(f"pseudonyms: {self.privacy}")
         for msg in self.warnings:
             lines.append(f"warning: {msg}")
@@ -166,6 +170,8 @@ def check_dataset(
         name=str(cfg.get("name")), title=str(cfg.get("title", cfg.get("name"))), path=str(cfg.get("_path", "(dict)")),
         notes=notes, load_warnings=load_warnings, rows_loaded=len(ds.transactions), raw_first_day=raw_first,
         raw_last_day=raw_last, windows=checks, privacy=privacy, privacy_ok=ok,
+        catalogue=int(ds.products[S.PRODUCT_ID].nunique())
+        if isinstance(ds.products, pd.DataFrame) and S.PRODUCT_ID in ds.products else 0,
     )
 
 

@@ -394,7 +394,15 @@ def run_reports(
     eng = choose_engine(dict(cfg), engine)
     if eng != "pandas":
         return _run_on_engine(cfg, eng, paths, resolved, out_dir, nb_dir, log)
-    check_notebook_windows(cfg, resolved, log)
+    check = check_notebook_windows(cfg, resolved, log)
+    need = [q.stem for q in paths if "require_products(" in q.read_text(encoding="utf-8")]
+    if need and not check.catalogue:  # they would stop at their first data cell: say it before anything runs
+        raise DatasetCheckError(
+            f"{cfg['name']}: {', '.join(need)} need(s) a product table (product_id plus attributes such as "
+            "department, category, brand) and this dataset has none. Add products: (and product_columns:) to "
+            "the config (README, 'Your own data'), or leave the notebook out with --notebooks or the config's "
+            "notebooks: list."
+        )
     need = [q.stem for q in paths if "pseudonym_key(" in q.read_text(encoding="utf-8")]
     if need:  # they would compute everything and stop at their export: say it before the first one runs
         from ..privacy import PrivacyError, pseudonym_key
