@@ -310,7 +310,7 @@ def test_index_is_written_whatever_was_recorded(tmp_path):
 
     run = reports.NotebookRun("01", "t", "ok", 1.0, {"P": Path("/x"), "O": object()},
                               records={"median_days": None, "ci": [0.861, 0.892], "sizes": {"a": 1},
-                                       "seconds": {"EASE": 2.46, "ALS": 0.04}},
+                                       "seconds": {"EASE": 2.46, "ALS": 0.04}, "violations": []},
                               record_kinds={"seconds": "timing"})
     reports.write_index([run], tmp_path, {"name": "toy", "title": "Toy"})
     data = json.loads((tmp_path / "records.json").read_text())
@@ -319,6 +319,7 @@ def test_index_is_written_whatever_was_recorded(tmp_path):
     page = (tmp_path / "index.html").read_text()
     assert "median_days</code> = –" in page and "0.8610 – 0.8920" in page and "a: 1" in page
     assert "EASE: 2.5 s; ALS: 0.0 s" in page  # wall-clock seconds to 0.1 s, not four significant digits
+    assert "violations</code> = none" in page  # an empty list was shown as nothing after the "="
 
 
 def test_shown_path_is_repo_relative_or_absolute(tmp_path):

@@ -142,10 +142,12 @@ def parameters_panel(executed: Path, injected: Mapping[str, Any]) -> str:
 
 def format_record(value: Any, kind: str | None = None) -> str:
     """A recorded value for the index, by the one formatting rule (:mod:`retention_utils.formatting`):
-    ``None`` as a dash, a two-number list as an interval, lists and dicts item by item; a ``timing``
-    record's numbers as seconds to 0.1 s (``2.5 s``)."""
+    ``None`` as a dash, a two-number list as an interval, lists and dicts item by item (an empty one
+    as ``none``); a ``timing`` record's numbers as seconds to 0.1 s (``2.5 s``)."""
     if kind == "timing" and isinstance(value, int | float) and not isinstance(value, bool):
         return f"{value:.1f} s"
+    if isinstance(value, list | dict) and len(value) == 0:
+        return "none"
     if isinstance(value, list):
         if kind != "timing" and len(value) == 2 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
             return f"{F.number(value[0])} – {F.number(value[1])}"
