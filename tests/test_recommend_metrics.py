@@ -661,3 +661,9 @@ def test_huge_k_costs_no_memory_and_bad_relevance_is_refused():
         ndcg_at_k(truth.assign(rel=[1.0, np.inf, 1.0]), recs, 3, col_relevance="rel")
     with pytest.raises(ValueError, match="overflows"):  # 2**2000 is inf: NDCG was NaN
         ndcg_at_k(truth.assign(rel=[1.0, 2000.0, 1.0]), recs, 3, col_relevance="rel", gain="exponential")
+
+
+def test_empty_inputs_give_nan_not_a_division_error():
+    empty = pd.DataFrame({USER: pd.Series([], dtype=object), ITEM: pd.Series([], dtype=object)})
+    res = ranking_metrics(empty, empty.assign(**{SCORE: pd.Series([], dtype=float)}), 10)
+    assert all(math.isnan(r.value) and r.n_users == 0 for r in res.values())  # coverage divided by 0

@@ -741,3 +741,14 @@ def test_top_k_keeps_the_types_of_mixed_ids():
                  top_k_stored([7, "u2"], ["a", 5], sparse.csr_matrix(scores), 2)):
         assert recs[C].tolist() == [7, 7, "u2", "u2"]
         assert recs[P].tolist() == [5, "a", "a", 5]
+
+
+def test_unclear_errors_name_the_cause():
+    # product ids of another type than the training ones: sklearn said "empty vocabulary"
+    with pytest.raises(ValueError, match="none of the 4 training products has attributes"):
+        ContentTFIDF(PRODUCTS.assign(product_id=[1, 2, 3, 4])).fit(DATA)
+    evals = {"P-TopFreq": {10: pd.DataFrame({C: ["u1"], "ndcg": [1.0]})}}
+    with pytest.raises(KeyError, match="'EASE' is not among the evaluated models \\['P-TopFreq'\\]"):
+        compare_to_baseline(evals, "EASE")
+    with pytest.raises(KeyError, match="k=5 was not evaluated for \\['P-TopFreq'\\]"):
+        compare_to_baseline(evals, "P-TopFreq", k=5)

@@ -696,7 +696,7 @@ def _coverage_from_prep(prep: _Prepared, evaluated_codes: np.ndarray, catalogue:
         raise ValueError(
             f"catalogue must be None, a positive int or an iterable of item ids, got {catalogue!r}"
         )
-    return n_cov / size
+    return n_cov / size if size else float("nan")  # no item seen at all (empty inputs): undefined
 
 
 def catalogue_coverage(

@@ -893,6 +893,12 @@ class ContentTFIDF(Recommender):
         if not cols:
             raise ValueError(f"ContentTFIDF: the product table has none of the columns {list(self.columns)}")
         p = p.drop_duplicates(ITEM).set_index(ITEM)[cols].reindex(data.items)
+        if not p.notna().any(axis=None):
+            raise ValueError(
+                f"ContentTFIDF: none of the {data.n_items:,} training products has attributes in the product table "
+                f"(training ids e.g. {list(data.items[:3])}, table ids e.g. {list(self.products[ITEM].head(3))}); "
+                "are the product ids of the same type and spelling?"
+            )
         docs = [[] for _ in range(len(p))]
         for c in cols:
             vals = p[c].to_numpy(dtype=object)

@@ -638,8 +638,13 @@ def compare_to_baseline(
     with its paired bootstrap interval ``ratio_low`` / ``ratio_high`` (:func:`paired_ratio`, same
     resamples) and ``verdict``: ``"better"`` if ``low > 0``, ``"worse"`` if ``high < 0``, else
     ``"no clear difference"``; the baseline's own row reads ``"baseline"``. Raises ``KeyError`` if
-    the baseline is missing.
+    the baseline or ``k`` is missing, naming what was evaluated.
     """
+    if baseline not in evaluations:
+        raise KeyError(f"baseline {baseline!r} is not among the evaluated models {list(evaluations)}")
+    missing = [name for name, by_k in evaluations.items() if k not in by_k]
+    if missing:
+        raise KeyError(f"k={k} was not evaluated for {missing}; evaluate with ks that include {k}")
     base = evaluations[baseline][k]
     rows = []
     for name, by_k in evaluations.items():
