@@ -400,7 +400,7 @@ def run_reports(
         raise DatasetCheckError(
             f"{cfg['name']}: {', '.join(need)} need(s) a product table (product_id plus attributes such as "
             "department, category, brand) and this dataset has none. Add products: (and product_columns:) to "
-            "the config (README, 'Your own data'), or leave the notebook out with --notebooks or the config's "
+            "the config (README, 'Bring your own data'), or leave the notebook out with --notebooks or the config's "
             "notebooks: list."
         )
     need = [q.stem for q in paths if "pseudonym_key(" in q.read_text(encoding="utf-8")]
