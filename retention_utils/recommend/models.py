@@ -546,8 +546,8 @@ class SegmentPopularity(Recommender):
             raise ValueError("SegmentPopularity needs segments: a Series indexed by household id")
         seg = self.segments.dropna()
         dup = seg.index.duplicated(keep=False)
-        if dup.any() and (seg[dup].astype(str).groupby(level=0).nunique() > 1).any():
-            clash = seg[dup].astype(str).groupby(level=0).nunique()
+        clash = seg[dup].astype(str).groupby(level=0).nunique() if dup.any() else pd.Series(dtype=np.int64)
+        if (clash > 1).any():
             raise ValueError(
                 f"SegmentPopularity: {int((clash > 1).sum())} household(s) have two different segments "
                 f"(e.g. {list(clash.index[clash > 1][:5])}); give one segment per household"
