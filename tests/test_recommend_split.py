@@ -76,6 +76,8 @@ def test_basket_items_errors_name_the_problem():
     nul.loc[3, P] = None
     with pytest.raises(SchemaError, match="'product_id' has null"):
         basket_items(nul)
+    with pytest.raises(SchemaError, match="tz-aware"):  # was a numpy TypeError deep in the checks
+        basket_items(TX.assign(order_ts=TX["order_ts"].dt.tz_localize("UTC")))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -71,9 +71,7 @@ def bootstrap_ci(
         np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.bool_)
     ):
         raise ValueError(f"per_user_values must be numeric, got dtype {values.dtype}")
-    n_boot = _check_k(n_boot, "n_boot")
-    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    n_boot = _check_boot(n_boot, alpha)
     values = values.astype(np.float64)
     values = values[~np.isnan(values)]
     n = len(values)
@@ -97,6 +95,13 @@ def resample_counts(n: int, n_boot: int = 1000, seed: int | None = 0) -> np.ndar
     return out
 
 
+def _check_boot(n_boot: Any, alpha: Any) -> int:
+    """``n_boot`` as an int (positive) after checking ``alpha`` is a number in (0, 1)."""
+    if isinstance(alpha, bool) or not (isinstance(alpha, float | int) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    return _check_k(n_boot, "n_boot")
+
+
 def bootstrap_cis(
     values: np.ndarray, n_boot: int = 1000, seed: int | None = 0, alpha: float = 0.05, counts: np.ndarray | None = None
 ) -> list[BootstrapCI]:
@@ -105,9 +110,7 @@ def bootstrap_cis(
     ``counts`` from :func:`resample_counts` (pass it to reuse it across calls). Equal to
     :func:`bootstrap_ci` per column up to floating-point rounding of the sums (about 1e-16 relative).
     Raises ``ValueError`` for NaN values, a non-2-D input or a ``counts`` of the wrong shape."""
-    n_boot = _check_k(n_boot, "n_boot")
-    if isinstance(alpha, bool) or not (isinstance(alpha, float | int) and 0 < alpha < 1):
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    n_boot = _check_boot(n_boot, alpha)
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 2:
         raise ValueError(f"values must be 2-D (values x columns), got shape {v.shape}")
