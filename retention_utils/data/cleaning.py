@@ -52,6 +52,7 @@ refused rather than overflowing.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -473,6 +474,8 @@ def load_clean(
     dataset: str | dict[str, Any],
     start: date | datetime | str | None = None,
     end: date | datetime | str | None = None,
+    *,
+    cache: bool = True,
 ) -> tuple[Any, CleaningReport]:
     """Load a dataset by config name (or YAML path / config dict) and clean its transactions with the
     config's ``cleaning:`` rules and the inclusive window ``[start, end]``.
@@ -481,10 +484,38 @@ def load_clean(
     are the *clean* table (the raw table is not kept, to save memory; ``report.row_reason`` is aligned
     with it) and whose ``window`` is the :class:`~retention_utils.data.datasets.ObservationWindow`
     analysed, and the :class:`CleaningReport`.
+
+    ``cache``: reuse the result of an earlier call with the same config, window, source files and code
+    (:mod:`retention_utils.data.cache`; ``$RETENTION_CACHE_DIR=off`` or ``cache=False`` turns it off).
+    A cached result is the same tables, and the warnings the first load gave are given again.
     """
-    from .datasets import load_config, load_dataset
+    from . import cache as K
+    from .datasets import load_config
 
     cfg = dataset if isinstance(dataset, dict) else load_config(dataset)
+    if not cache or K.cache_dir() is None:
+        return _load_clean(cfg, start, end)
+    parts = (cfg, [type(start).__name__, str(start)], [type(end).__name__, str(end)], K.source_fingerprint(cfg),
+             K.code_fingerprint())
+    ds, report, caught = K.cached("load_clean", parts, lambda: _load_clean_recorded(cfg, start, end))
+    for message, category in caught:
+        warnings.warn(message, category, stacklevel=2)
+    return ds, report
+
+
+def _load_clean_recorded(
+    cfg: dict[str, Any], start: Any, end: Any
+) -> tuple[Any, CleaningReport, list[tuple[str, type[Warning]]]]:
+    """:func:`_load_clean` with the warnings it gave (given again on every cache hit)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds, report = _load_clean(cfg, start, end)
+    return ds, report, [(str(w.message), w.category) for w in caught]
+
+
+def _load_clean(cfg: dict[str, Any], start: Any, end: Any) -> tuple[Any, CleaningReport]:
+    from .datasets import load_dataset
+
     ds = load_dataset(cfg)
     clean, report = clean_transactions(ds.transactions, ds.products, cfg.get("cleaning"), start, end)
     if clean.empty:

@@ -1,0 +1,176 @@
+"""The load_clean cache (retention_utils.data.cache): a hit gives the same tables and warnings, and any
+change of source file, config, window or code is a miss. The suite runs with the cache off
+(tests/conftest.py); each test here points it at its own folder."""
+
+import os
+import warnings
+
+import pandas as pd
+import pytest
+import yaml
+
+from retention_utils.data import cache as K
+from retention_utils.data import cleaning as C
+from retention_utils.data.cleaning import load_clean
+
+LOG = """customer,order,ts,product,qty,amount
+c1,o1,2022-01-03 10:00,p1,1,10.00
+c1,o1,2022-01-03 10:00,p2,2,5.50
+c2,o2,2022-01-05 12:00,p1,1,10.00
+c1,o3,2022-02-01 09:00,p1,1,10.00
+"""
+PRODUCTS = "sku,dept\np1,FOOD\np2,DRINK\n"
+
+
+def _config(folder, **cleaning):
+    (folder / "log.csv").write_text(LOG)
+    (folder / "items.csv").write_text(PRODUCTS)
+    cfg = {
+        "name": "tiny",
+        "source": {
+            "kind": "file", "path": "log.csv", "products": "items.csv",
+            "columns": {"customer_id": "customer", "order_id": "order", "order_ts": "ts", "product_id": "product",
+                        "quantity": "qty", "revenue": "amount"},
+            "product_columns": {"product_id": "sku", "department": "dept"},
+        },
+        "cleaning": cleaning,
+    }
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """The cache in a fresh folder; counts the loads that really read the source."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(K.CACHE_ENV, str(folder))
+    calls = []
+    real = C._load_clean
+
+    def counted(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(C, "_load_clean", counted)
+    return folder, calls
+
+
+def test_hit_gives_the_same_tables_without_reading_the_source(tmp_path, store):
+    folder, calls = store
+    cfg = _config(tmp_path)
+    ds1, rep1 = load_clean(cfg, "2022-01-01", "2022-12-31")
+    ds2, rep2 = load_clean(cfg, "2022-01-01", "2022-12-31")
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(ds1.transactions, ds2.transactions)
+    pd.testing.assert_frame_equal(ds1.products, ds2.products)
+    assert rep2.summary() == rep1.summary() and rep2.rows_kept == 4
+    assert ds2.window == ds1.window
+    assert ds2.transactions is not ds1.transactions  # each call gets its own copy to modify
+    assert len(list(folder.glob("load_clean-*.pkl"))) == 1
+
+
+def test_a_changed_source_file_config_or_window_is_a_miss(tmp_path, store):
+    _, calls = store
+    cfg = _config(tmp_path)
+    load_clean(cfg, "2022-01-01", "2022-12-31")
+    load_clean(cfg, "2022-01-01", "2022-01-31")  # another window
+    assert len(calls) == 2
+    # the products file changes (same size, later time): the department of p2 is read again
+    (tmp_path / "items.csv").write_text(PRODUCTS.replace("DRINK", "OTHER"))
+    st = os.stat(tmp_path / "items.csv")
+    os.utime(tmp_path / "items.csv", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    ds, _ = load_clean(cfg, "2022-01-01", "2022-12-31")
+    assert len(calls) == 3
+    assert ds.products.set_index("product_id").loc["p2", "department"] == "OTHER"
+    # a cleaning rule in the YAML changes: the new rule is applied
+    cfg2 = _config(tmp_path, exclude_departments=["DRINK"])  # (rewrites both files)
+    ds, rep = load_clean(cfg2, "2022-01-01", "2022-12-31")
+    assert len(calls) == 4 and rep.rows_kept == 3
+    # the code changes: a miss
+    K.code_fingerprint.cache_clear()
+    real = K.code_fingerprint()
+    K.code_fingerprint.cache_clear()
+    try:
+        orig = K._PACKAGES
+        K._PACKAGES = (*orig, "a-package-that-is-not-installed")
+        assert K.code_fingerprint() != real
+        load_clean(cfg2, "2022-01-01", "2022-12-31")
+        assert len(calls) == 5
+    finally:
+        K._PACKAGES = orig
+        K.code_fingerprint.cache_clear()
+
+
+def test_warnings_of_the_first_load_are_given_again_on_a_hit(tmp_path, store, monkeypatch):
+    folder, calls = store
+    cfg = _config(tmp_path)
+    real = C._load_clean
+
+    def warning(*args):
+        warnings.warn("a note about the data", UserWarning, stacklevel=1)
+        return real(*args)
+
+    monkeypatch.setattr(C, "_load_clean", warning)
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="a note about the data"):
+            load_clean(cfg, "2022-01-01", "2022-12-31")
+
+
+def test_off_writes_nothing_and_cache_false_bypasses(tmp_path, store, monkeypatch):
+    folder, calls = store
+    cfg = _config(tmp_path)
+    load_clean(cfg, "2022-01-01", "2022-12-31", cache=False)
+    assert not folder.exists() and len(calls) == 1
+    monkeypatch.setenv(K.CACHE_ENV, "off")
+    assert K.cache_dir() is None
+    load_clean(cfg, "2022-01-01", "2022-12-31")
+    load_clean(cfg, "2022-01-01", "2022-12-31")
+    assert not folder.exists() and len(calls) == 3
+
+
+def test_an_unwritable_folder_warns_and_still_loads(tmp_path, store, monkeypatch):
+    _, calls = store
+    cfg = _config(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(K.CACHE_ENV, str(blocker / "cache"))
+    with pytest.warns(RuntimeWarning, match="cannot be written.*RETENTION_CACHE_DIR"):
+        ds, rep = load_clean(cfg, "2022-01-01", "2022-12-31")
+    assert rep.rows_kept == 4 and len(calls) == 1
+
+
+def test_a_damaged_file_is_computed_again_and_old_files_are_evicted(tmp_path, store, monkeypatch):
+    folder, calls = store
+    cfg = _config(tmp_path)
+    load_clean(cfg, "2022-01-01", "2022-12-31")
+    (path,) = folder.glob("load_clean-*.pkl")
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    ds, rep = load_clean(cfg, "2022-01-01", "2022-12-31")
+    assert len(calls) == 2 and rep.rows_kept == 4
+    monkeypatch.setattr(K, "KEEP", 2)
+    for day in ("2022-01-10", "2022-01-20", "2022-01-30"):
+        load_clean(cfg, "2022-01-01", day)
+    kept = sorted(folder.glob("load_clean-*.pkl"), key=lambda q: q.stat().st_mtime_ns)
+    assert len(kept) == 2
+    # the two latest windows are still hits
+    n = len(calls)
+    load_clean(cfg, "2022-01-01", "2022-01-30")
+    load_clean(cfg, "2022-01-01", "2022-01-20")
+    assert len(calls) == n
+
+
+def test_source_files_lists_every_file_a_config_reads(tmp_path):
+    cfg_path = _config(tmp_path)
+    cfg = yaml.safe_load(open(cfg_path))
+    cfg["_path"] = cfg_path
+    assert [p.name for p in K.source_files(cfg)] == ["items.csv", "log.csv"]
+    part = tmp_path / "parts"
+    part.mkdir()
+    (part / "a.parquet").write_bytes(b"x")
+    (part / "b.parquet").write_bytes(b"y")
+    cfg["source"]["join"] = [{"path": "parts", "key": "order"}]
+    assert [p.name for p in K.source_files(cfg)] == ["items.csv", "log.csv", "a.parquet", "b.parquet"]
+    cj = K.source_files({"source": {"kind": "complete_journey"}})
+    assert "transactions.parquet" in [p.name for p in cj]
+    assert [p.name for p in K.source_files({"source": {"kind": "cdnow"}})] == ["CDNOW_master.txt", "CDNOW_sample.txt"]
