@@ -529,6 +529,71 @@ def test_run_protocols_in_two_processes_equals_one_after_the_other():
         run_protocols({"a": a}, specs + specs[:1], n_jobs=2)
 
 
+def test_a_spec_with_uses_reuses_the_fits_and_gives_the_same_results(monkeypatch):
+    """The hybrid built from user-kNN and content (``uses``) fits neither again, in one process or
+    in two, and its results equal those of a hybrid that fits its own components."""
+    from retention_utils.recommend import models as M
+    from retention_utils.recommend.protocol import run_protocol, run_protocols
+    from retention_utils.recommend.split import last_basket_protocol
+
+    prods = pd.DataFrame({P: list("abcdefghijklmnop"), "department": list("XXYYXXYYXXYYXXYY")})
+    pr = last_basket_protocol(_random_baskets(), min_baskets=4, min_item_baskets=1)
+
+    def specs(uses):
+        def hybrid(best):
+            return Hybrid(UserKNN(**best["user-kNN"]), ContentTFIDF(prods.copy()))  # an equal table, not the same object
+        return [
+            ModelSpec("user-kNN", UserKNN(), {"n_neighbors": [2, 8]}),
+            ModelSpec("P-TopFreq", PTopFreq()),
+            ModelSpec("content", ContentTFIDF(prods)),
+            ModelSpec("hybrid", hybrid, {"alpha": [0.3, 0.7]}, uses=uses),
+        ]
+
+    fits = []
+    for cls in (UserKNN, ContentTFIDF):
+        real = cls._fit
+        monkeypatch.setattr(cls, "_fit", lambda self, data, real=real: (fits.append(type(self).__name__), real(self, data))[1])
+    own = run_protocol(pr, specs(()), ks=(3,))
+    assert sorted(fits) == ["ContentTFIDF"] * 4 + ["UserKNN"] * 4  # 2 each in its own spec, 2 each in the hybrid
+    fits.clear()
+    shared = run_protocol(pr, specs(("user-kNN", "content")), ks=(3,))
+    assert sorted(fits) == ["ContentTFIDF"] * 2 + ["UserKNN"] * 2  # validation and test, once each
+    par = run_protocols({"a": pr}, specs(("user-kNN", "content")), ks=(3,), n_jobs=2)["a"]
+    for run in (shared, par):
+        assert list(run.tuning) == ["user-kNN", "P-TopFreq", "content", "hybrid"]
+        for model in run.tuning:
+            pd.testing.assert_frame_equal(run.tuning[model].table, own.tuning[model].table)
+            pd.testing.assert_frame_equal(run.evaluations["test"][model][3], own.evaluations["test"][model][3])
+    # a shared fit carries the scoring-time parameters of the model asked for
+    data = Interactions.from_baskets(pr.test.train)
+    with M.shared_fits() as memo:
+        a = M.fit_shared(UserKNN(n_neighbors=2), data)
+        b = M.fit_shared(UserKNN(n_neighbors=8), data)
+        c = M.fit_shared(UserKNN(n_neighbors=2, min_support=2), data)  # a fit-time parameter: fitted again
+    assert len(memo) == 2 and b.n_neighbors == 8 and a.n_neighbors == 2 and b.similarity_ is a.similarity_
+    assert c.similarity_ is not a.similarity_
+    assert M.fit_key(ContentTFIDF(prods)) == M.fit_key(ContentTFIDF(prods.copy()))
+    assert M.fit_key(ContentTFIDF(prods)) != M.fit_key(ContentTFIDF(prods.assign(department="Z")))
+
+
+def test_uses_must_name_earlier_plain_specs_once():
+    from retention_utils.recommend.protocol import _groups
+
+    def build(best):
+        return PTopFreq()
+
+    plain = [ModelSpec("a", PTopFreq()), ModelSpec("b", GTopFreq())]
+    assert _groups([*plain, ModelSpec("h", build, uses=("b", "a"))]) == [("a", "b", "h")]
+    with pytest.raises(ValueError, match="not a spec before it"):
+        _groups([ModelSpec("h", build, uses=("a",)), *plain])
+    with pytest.raises(ValueError, match="one group"):
+        _groups([*plain, ModelSpec("h", build, uses=("a",)), ModelSpec("i", build, uses=("a",))])
+    with pytest.raises(ValueError, match="callable itself"):
+        _groups([*plain, ModelSpec("h", build), ModelSpec("i", build, uses=("h",))])
+    with pytest.raises(ValueError, match="fixed model"):
+        _groups([*plain, ModelSpec("h", PTopFreq(), uses=("a",))])
+
+
 def test_compare_to_baseline_verdicts():
     idx = pd.Index([f"h{i}" for i in range(40)], name=C)
 

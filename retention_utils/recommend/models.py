@@ -64,8 +64,11 @@ ranking with deterministic ties in :mod:`retention_utils.recommend.ranking`.
 
 from __future__ import annotations
 
+import copy
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,6 +243,63 @@ class Interactions:
         """Basket counts of ``households``: shape (len(households), n_items), CSR float64, rows in the
         order given; a household without training baskets gets an empty row."""
         return _rows_or_empty(self.counts, self.rows(households, allow_unknown=True))
+
+
+# --------------------------------------------------------------------------------------
+# Shared fits
+# --------------------------------------------------------------------------------------
+_SHARED: ContextVar[dict[Any, Any] | None] = ContextVar("shared_fits", default=None)
+
+
+@contextmanager
+def shared_fits(memo: dict[Any, Any] | None = None) -> Iterator[dict[Any, Any]]:
+    """Within the block, :func:`fit_shared` fits each (model, data) once: a model equal to one already
+    fitted on the same :class:`Interactions` object (same class and parameters, scoring-time
+    parameters aside) is not fitted again. ``memo`` continues an earlier block's fits (the dict this
+    yields). Used by :mod:`retention_utils.recommend.protocol` so that the hybrid reuses the tuned
+    user-kNN and content fits; the results are the same as fitting again, since fitting is
+    deterministic."""
+    memo = {} if memo is None else memo
+    token = _SHARED.set(memo)
+    try:
+        yield memo
+    finally:
+        _SHARED.reset(token)
+
+
+def _fingerprint(value: Any) -> Any:
+    if isinstance(value, Recommender):
+        return fit_key(value)
+    if isinstance(value, (pd.DataFrame, pd.Series)):
+        h = pd.util.hash_pandas_object(value, index=True).to_numpy()
+        cols = tuple(map(str, value.columns)) if isinstance(value, pd.DataFrame) else (str(value.name),)
+        return ("frame", value.shape, cols, h.tobytes())
+    if value is None or isinstance(value, (bool, int, float, str, tuple, frozenset)):
+        return (type(value).__name__, repr(value))
+    return ("object", id(value))
+
+
+def fit_key(model: Recommender) -> tuple[Any, ...]:
+    """What a fit depends on: the class and every parameter but the scoring-time ones (``_score_params``);
+    tables by content, nested models by their own key, other objects by identity."""
+    params = model.get_params(deep=False)
+    return (type(model).__module__, type(model).__qualname__,
+            tuple((p, _fingerprint(v)) for p, v in sorted(params.items()) if p not in model._score_params))
+
+
+def fit_shared(model: Recommender, data: Interactions) -> Recommender:
+    """``clone(model).fit(data)``; inside :func:`shared_fits` the model fitted earlier in the block with
+    the same :func:`fit_key` on this very ``data`` object, when there is one, as a shallow copy with
+    ``model``'s scoring-time parameters (fitted arrays are shared, and scoring only reads them)."""
+    memo = _SHARED.get()
+    if memo is None:
+        return clone(model).fit(data)
+    key = (id(data), fit_key(model))
+    if key not in memo:
+        memo[key] = (data, clone(model).fit(data))  # data kept alive: its id stays its own
+        return memo[key][1]
+    fitted = copy.copy(memo[key][1])
+    return fitted.set_params(**{p: getattr(model, p) for p in model._score_params})
 
 
 # --------------------------------------------------------------------------------------
@@ -949,8 +1009,8 @@ class Hybrid(Recommender):
     def fit(self, data: Interactions) -> Hybrid:
         if self.cf is None or self.content is None:
             raise ValueError("Hybrid needs both a cf and a content model")
-        self.cf_ = clone(self.cf).fit(data)
-        self.content_ = clone(self.content).fit(data)
+        self.cf_ = fit_shared(self.cf, data)
+        self.content_ = fit_shared(self.content, data)
         if not self.cf_.items_.equals(self.content_.items_):
             raise ValueError(
                 "Hybrid: cf and content models must score the same item space (same min_support)"

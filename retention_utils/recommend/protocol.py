@@ -18,7 +18,8 @@ import pickle
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ from .models import (
     PTopFreq,
     Recommender,
     UserKNN,
+    fit_shared,
+    shared_fits,
 )
 from .ranking import DEFAULT_ITEM_COL as ITEM
 from .ranking import DEFAULT_USER_COL as USER
@@ -117,7 +120,7 @@ def tune(
         fit_key = tuple(sorted((p, repr(v)) for p, v in pt.items() if p not in model._score_params))
         if fit_key not in fitted:
             fitted.clear()  # keep one fitted model in memory at a time
-            fitted[fit_key] = clone(model).set_params(**pt).fit(data)
+            fitted[fit_key] = fit_shared(clone(model).set_params(**pt), data)
         m = fitted[fit_key].set_params(**pt)
         pu = per_user_metrics(truth, m.recommend(users, k), k)
         if metric not in pu:
@@ -284,11 +287,18 @@ def paired_ratio(
 class ModelSpec:
     """One model of a comparison: a display ``name``, an unfitted ``model`` (or a callable that
     builds it from the best parameters tuned so far, ``{name: params}``, e.g. a hybrid reusing the
-    tuned CF neighbourhood) and the validation ``grid`` (``{}``: no tuning)."""
+    tuned CF neighbourhood) and the validation ``grid`` (``{}``: no tuning).
+
+    ``uses`` (a callable ``model`` only): the names of the earlier specs it is built from. The callable
+    then receives only their parameters, runs right after them in the same task, and their fitted
+    models are reused (:func:`~retention_utils.recommend.models.shared_fits`): the hybrid does not
+    fit user-kNN and content again. Empty: the callable receives every earlier spec's parameters and
+    runs once they are all done."""
 
     name: str
     model: Recommender | Callable[[dict[str, dict[str, Any]]], Recommender]
     grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    uses: tuple[str, ...] = ()
 
 
 @dataclass
@@ -371,7 +381,7 @@ def default_specs(
 
         specs += [
             ModelSpec("content TF-IDF", ContentTFIDF(products, min_support=sup)),
-            ModelSpec("hybrid CF + content", hybrid, {"alpha": [0.3, 0.5, 0.7]}),
+            ModelSpec("hybrid CF + content", hybrid, {"alpha": [0.3, 0.5, 0.7]}, uses=("user-kNN", "content TF-IDF")),
         ]
     specs += [
         ModelSpec("EASE", EASE(min_support=sup), {"l2": [200.0, 1000.0]}),
@@ -420,12 +430,45 @@ def run_protocol(
     recommendation list are passed on, which gives the same metrics faster). Returns
     :class:`ProtocolRun`.
     """
+    groups = _groups(specs)
     prep = _prepare(protocol, extra_truths)
     settings = _Settings(ks, tune_k, metric, tune_households, seed)
     done: dict[str, _SpecResult] = {}
+    memos: dict[str, dict[Any, Any]] = {}  # one per group: its members' fits
     for spec in specs:
-        done[spec.name] = _run_spec(prep, spec, _template(spec, done), settings)
+        group = next((g for g in groups if spec.name in g), None)
+        if group is None:
+            done[spec.name] = _run_spec(prep, spec, _template(spec, done), settings)
+            continue
+        with shared_fits(memos.setdefault(group[-1], {})):
+            done[spec.name] = _run_spec(prep, spec, _template(spec, done), settings)
+        if spec.name == group[-1]:
+            del memos[group[-1]]
     return _assemble(prep, specs, done)
+
+
+def _groups(specs: Sequence[ModelSpec]) -> list[tuple[str, ...]]:
+    """The specs that run together: each spec with ``uses``, after the specs it uses (as names, in
+    ``specs`` order, the user last). Raises ``ValueError`` for ``uses`` on a plain model, a name that
+    is not an earlier spec, a spec used twice, or a used spec that is itself a callable."""
+    names = [s.name for s in specs]
+    taken: set[str] = set()
+    out = []
+    for i, spec in enumerate(specs):
+        if not spec.uses:
+            continue
+        if isinstance(spec.model, Recommender):
+            raise ValueError(f"spec {spec.name!r}: 'uses' is for a model built by a callable, not a fixed model")
+        for n in spec.uses:
+            if n not in names[:i]:
+                raise ValueError(f"spec {spec.name!r} uses {n!r}, which is not a spec before it ({names[:i]})")
+            if n in taken or any(n == s.name for s in specs if s.uses):
+                raise ValueError(f"spec {n!r} is used by two specs, or uses others itself; a spec can be in one group")
+            if not isinstance(specs[names.index(n)].model, Recommender):
+                raise ValueError(f"spec {spec.name!r} uses {n!r}, which is built by a callable itself")
+            taken.add(n)
+        out.append((*sorted(spec.uses, key=names.index), spec.name))
+    return out
 
 
 @dataclass
@@ -464,10 +507,12 @@ def _prepare(protocol: Any, extra_truths: Mapping[str, pd.DataFrame] | None) -> 
 
 
 def _template(spec: ModelSpec, done: Mapping[str, _SpecResult]) -> Recommender:
-    """The unfitted model of ``spec``; a callable spec gets the best parameters of the specs before it."""
+    """The unfitted model of ``spec``; a callable spec gets the best parameters of the specs it
+    ``uses`` or, without ``uses``, of the specs before it (``done``)."""
     if isinstance(spec.model, Recommender):
         return spec.model
-    return spec.model({n: r.tuning.best_params for n, r in done.items()})
+    names = spec.uses or tuple(done)
+    return spec.model({n: done[n].tuning.best_params for n in names})
 
 
 def _run_spec(prep: _Prepared, spec: ModelSpec, template: Recommender, settings: _Settings) -> _SpecResult:
@@ -484,7 +529,7 @@ def _run_spec(prep: _Prepared, spec: ModelSpec, template: Recommender, settings:
         seed=settings.seed,
     )
     start = time.perf_counter()
-    fitted = clone(template).set_params(**res.best_params).fit(prep.data)
+    fitted = fit_shared(clone(template).set_params(**res.best_params), prep.data)
     recs = fitted.recommend(prep.users, max(ks))  # once for the households of every truth
     seconds = time.perf_counter() - start
     del fitted
@@ -536,15 +581,26 @@ def start_workers(n_jobs: int) -> threading.Thread | None:
 _PREPARED: dict[str, dict[str, _Prepared]] = {}
 
 
-def _run_task(path: str, name: str, spec: ModelSpec, template: Recommender, settings: _Settings) -> _SpecResult:
-    """One (protocol, model) task in a worker: the prepared protocols are read from ``path`` once per
-    process (instead of being sent with every task), then one thread per library."""
+def _run_task(
+    path: str, name: str, members: list[tuple[ModelSpec, Recommender | None]], settings: _Settings
+) -> list[_SpecResult]:
+    """One task in a worker: one model of one protocol, or a group (the specs a spec ``uses``, then
+    it, sharing their fits; its template ``None``, built here). The prepared protocols are read from
+    ``path`` once per process (instead of being sent with every task), then one thread per library."""
     if path not in _PREPARED:
         _PREPARED.clear()
         with open(path, "rb") as fh:
             _PREPARED[path] = pickle.load(fh)
-    with thread_limits(1):
-        return _run_spec(_PREPARED[path][name], spec, template, settings)
+    done: dict[str, _SpecResult] = {}
+    with thread_limits(1), shared_fits() if len(members) > 1 else _no_sharing():
+        for spec, template in members:
+            done[spec.name] = _run_spec(_PREPARED[path][name], spec, template or _template(spec, done), settings)
+    return list(done.values())
+
+
+@contextmanager
+def _no_sharing() -> Iterator[None]:
+    yield
 
 
 def run_protocols(
@@ -590,10 +646,22 @@ def run_protocols(
         }
     from joblib import Parallel, delayed
 
+    groups = _groups(specs)
+    grouped = {n for g in groups for n in g}
+    by_name = {s.name: s for s in specs}
     done: dict[str, dict[str, _SpecResult]] = {n: {} for n in protocols}
-    # rounds: the plain specs first, then each callable spec once the specs before it are done
-    rounds: list[list[ModelSpec]] = [[s for s in specs if isinstance(s.model, Recommender)]]
-    rounds += [[s] for s in specs if not isinstance(s.model, Recommender)]
+    # rounds: the plain specs and the groups first (a group is one task, at its user's place), then
+    # each callable spec without ``uses`` once the specs before it are done
+    units: list[tuple[ModelSpec, ...]] = []
+    for s in specs:
+        if s.name in grouped:
+            g = next(g for g in groups if s.name in g)
+            if s.name == g[-1]:
+                units.append(tuple(by_name[m] for m in g))
+        elif isinstance(s.model, Recommender):
+            units.append((s,))
+    rounds: list[list[tuple[ModelSpec, ...]]] = [units]
+    rounds += [[(s,)] for s in specs if not isinstance(s.model, Recommender) and s.name not in grouped]
     with (
         tempfile.TemporaryDirectory(prefix="retention-protocols-") as tmp,
         Parallel(
@@ -608,15 +676,21 @@ def run_protocols(
             pickle.dump(preps, fh, protocol=pickle.HIGHEST_PROTOCOL)
         list(started)
         for todo in rounds:
-            tasks = [(n, s) for s in reversed(todo) for n in protocols]
-            # a callable spec sees the specs before it only (round 1 also did later plain specs)
-            templates = {
-                (n, s.name): _template(s, {m: done[n][m] for m in names[: names.index(s.name)] if m in done[n]})
-                for n, s in tasks
+            tasks = [(n, unit) for unit in reversed(todo) for n in protocols]
+            # a callable spec without ``uses`` sees the specs before it only (round 1 also did later
+            # plain specs); one with ``uses`` is built in its group's task
+            members = {
+                (n, unit[-1].name): [
+                    (s, None if s.uses else _template(
+                        s, {m: done[n][m] for m in names[: names.index(s.name)] if m in done[n]}))
+                    for s in unit
+                ]
+                for n, unit in tasks
             }
-            results = pool(delayed(_run_task)(path, n, s, templates[n, s.name], settings) for n, s in tasks)
-            for (n, s), r in zip(tasks, results, strict=True):
-                done[n][s.name] = r
+            results = pool(delayed(_run_task)(path, n, members[n, unit[-1].name], settings) for n, unit in tasks)
+            for (n, unit), rs in zip(tasks, results, strict=True):
+                for s, r in zip(unit, rs, strict=True):
+                    done[n][s.name] = r
     return {n: _assemble(preps[n], specs, done[n]) for n in protocols}
 
 
