@@ -174,3 +174,87 @@ def test_source_files_lists_every_file_a_config_reads(tmp_path):
     cj = K.source_files({"source": {"kind": "complete_journey"}})
     assert "transactions.parquet" in [p.name for p in cj]
     assert [p.name for p in K.source_files({"source": {"kind": "cdnow"}})] == ["CDNOW_master.txt", "CDNOW_sample.txt"]
+
+
+def test_relative_paths_of_a_config_dict_resolve_from_the_working_folder(tmp_path, store, monkeypatch):
+    _, calls = store
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        _config(tmp_path / name)
+    (tmp_path / "b" / "log.csv").write_text(LOG.replace("10.00", "20.00"))
+    cfg = yaml.safe_load(open(tmp_path / "a" / "tiny.yaml"))  # a dict: no _path
+    monkeypatch.chdir(tmp_path / "a")
+    assert [p.parent.name for p in K.source_files(cfg)] == ["a", "a"]
+    _, rep_a = load_clean(cfg, "2022-01-01", "2022-12-31")
+    monkeypatch.chdir(tmp_path / "b")  # same dict, other files: not a's result
+    _, rep_b = load_clean(cfg, "2022-01-01", "2022-12-31")
+    assert len(calls) == 2 and rep_b.revenue_kept == pytest.approx(rep_a.revenue_kept + 30)
+
+
+def test_only_path_keys_count_and_path_objects_too(tmp_path):
+    cfg = yaml.safe_load(open(_config(tmp_path)))
+    cfg["source"].update(decimal=".", sep="/", encoding="utf-8")  # not paths, though "." and "/" exist
+    cfg["source"]["path"] = tmp_path / "log.csv"  # a Path object in a config dict
+    cfg["source"]["customer_id_from"] = {"path": "people.csv", "key": "order", "column": "person"}
+    (tmp_path / "people.csv").write_text("order,person\n")
+    cfg["_path"] = str(tmp_path / "tiny.yaml")
+    assert [p.name for p in K.source_files(cfg)] == ["items.csv", "log.csv", "people.csv"]
+
+
+def test_config_keys_that_are_not_text_and_one_day_written_three_ways(tmp_path, store):
+    import datetime
+
+    folder, calls = store
+    path = _config(tmp_path)
+    cfg = yaml.safe_load(open(path))
+    cfg["_path"] = path
+    cfg["parameters"] = {datetime.date(2022, 11, 25): "black friday", 2: "two", True: "on"}  # as YAML reads them
+    for end in ("2022-12-31", datetime.date(2022, 12, 31), pd.Timestamp("2022-12-31")):
+        load_clean(cfg, "2022-01-01", end)
+    assert len(calls) == 1 and len(list(folder.glob("load_clean-*.pkl"))) == 1
+
+
+def test_warnings_come_before_the_error_of_a_failed_load(tmp_path, store, monkeypatch):
+    cfg = _config(tmp_path)
+    real = C._load_clean
+
+    def failing(*args):
+        warnings.warn("the clue", UserWarning, stacklevel=1)
+        return real(*args)
+
+    monkeypatch.setattr(C, "_load_clean", failing)
+    with pytest.warns(UserWarning, match="the clue"), pytest.raises(ValueError, match="no line is left"):
+        load_clean(cfg, "2030-01-01", "2030-12-31")
+
+
+def test_a_failed_write_leaves_no_partial_file_and_a_foreign_file_is_replaced(tmp_path, store, monkeypatch):
+    folder, calls = store
+    cfg = _config(tmp_path)
+
+    def full_disk(obj, fh, protocol=None):
+        fh.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(K.pickle, "dump", full_disk)
+    with pytest.warns(RuntimeWarning, match="No space left"):
+        load_clean(cfg, "2022-01-01", "2022-12-31")
+    assert list(folder.iterdir()) == []
+    monkeypatch.undo()
+    monkeypatch.setenv(K.CACHE_ENV, str(folder))
+    ds, _ = load_clean(cfg, "2022-01-01", "2022-12-31")
+    (written,) = folder.glob("load_clean-*.pkl")
+    written.write_bytes(K.pickle.dumps(("a", "b", [])))  # unpickles, but is not a load_clean result
+    ds2, rep2 = load_clean(cfg, "2022-01-01", "2022-12-31")
+    pd.testing.assert_frame_equal(ds2.transactions, ds.transactions)
+    assert rep2.rows_kept == 4
+
+
+def test_blank_and_variable_cache_folder_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv(K.CACHE_ENV, "   ")
+    assert K.cache_dir() == tmp_path / "xdg" / "retention-utils"
+    monkeypatch.setenv("SOMEWHERE", str(tmp_path / "w"))
+    monkeypatch.setenv(K.CACHE_ENV, "$SOMEWHERE/c")
+    assert K.cache_dir() == tmp_path / "w" / "c"
+    monkeypatch.setenv(K.CACHE_ENV, " OFF ")
+    assert K.cache_dir() is None

@@ -576,6 +576,34 @@ def test_a_spec_with_uses_reuses_the_fits_and_gives_the_same_results(monkeypatch
     assert M.fit_key(ContentTFIDF(prods)) != M.fit_key(ContentTFIDF(prods.assign(department="Z")))
 
 
+def test_fit_keys_tell_apart_what_fits_differently():
+    from retention_utils.recommend import models as M
+
+    prods = pd.DataFrame({P: list("abcd"), "department": list("XXYY")})
+    data = Interactions.from_baskets(_random_baskets())
+    # a nested model's scoring-time parameters belong to the outer model's fit
+    h10 = Hybrid(UserKNN(n_neighbors=10), ContentTFIDF(prods), alpha=1.0)
+    h1 = Hybrid(UserKNN(n_neighbors=1), ContentTFIDF(prods), alpha=1.0)
+    assert M.fit_key(h10) != M.fit_key(h1)
+    assert M.fit_key(h10) == M.fit_key(h10.set_params(alpha=0.3))  # the outer one's own: shared
+    # lists by content (a list changed in place is another key), tables by value types
+    cols = ["department"]
+    first = M.fit_key(ContentTFIDF(prods, columns=cols))
+    cols[:] = ["category"]
+    assert M.fit_key(ContentTFIDF(prods, columns=cols)) != first
+    ints = pd.DataFrame({P: pd.Series([1, 2], dtype=object), "department": ["X", "Y"]})
+    texts = pd.DataFrame({P: ["1", "2"], "department": ["X", "Y"]})
+    assert M.fit_key(ContentTFIDF(ints)) != M.fit_key(ContentTFIDF(texts))
+    # every caller gets its own copy: refitting one does not reach the next
+    with M.shared_fits() as memo:
+        a = M.fit_shared(UserKNN(n_neighbors=3), data)
+        b = M.fit_shared(UserKNN(n_neighbors=3), data)
+        (stored,) = [v[2] for v in memo.values()]
+        assert a is not stored and b is not stored and b.similarity_ is stored.similarity_
+        a.fit(Interactions.from_baskets(_random_baskets(seed=9)))
+        assert M.fit_shared(UserKNN(n_neighbors=3), data).data_ is data
+
+
 def test_uses_must_name_earlier_plain_specs_once():
     from retention_utils.recommend.protocol import _groups
 
@@ -592,6 +620,23 @@ def test_uses_must_name_earlier_plain_specs_once():
         _groups([*plain, ModelSpec("h", build), ModelSpec("i", build, uses=("h",))])
     with pytest.raises(ValueError, match="fixed model"):
         _groups([*plain, ModelSpec("h", PTopFreq(), uses=("a",))])
+    with pytest.raises(ValueError, match="tuple of spec names"):
+        _groups([*plain, ModelSpec("h", build, uses="ab")])
+    with pytest.raises(ValueError, match="twice"):
+        _groups([*plain, ModelSpec("h", build, uses=("a", "a"))])
+    with pytest.raises(ValueError, match="unique"):
+        _groups([*plain, ModelSpec("a", GTopFreq()), ModelSpec("h", build, uses=("a",))])
+
+
+def test_a_builder_asking_for_a_spec_outside_uses_is_named():
+    from retention_utils.recommend.protocol import run_protocol
+    from retention_utils.recommend.split import last_basket_protocol
+
+    pr = last_basket_protocol(_random_baskets(), min_baskets=4, min_item_baskets=1)
+    specs = [ModelSpec("user-kNN", UserKNN(), {"n_neighbors": [2]}), ModelSpec("P", PTopFreq()),
+             ModelSpec("h", lambda best: UserKNN(**best["user-kNN"]), uses=("P",))]
+    with pytest.raises(KeyError, match="asked for 'user-kNN'.*not in its uses"):
+        run_protocol(pr, specs, ks=(3,))
 
 
 def test_compare_to_baseline_verdicts():

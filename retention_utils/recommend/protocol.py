@@ -452,11 +452,17 @@ def _groups(specs: Sequence[ModelSpec]) -> list[tuple[str, ...]]:
     ``specs`` order, the user last). Raises ``ValueError`` for ``uses`` on a plain model, a name that
     is not an earlier spec, a spec used twice, or a used spec that is itself a callable."""
     names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"spec names must be unique, got {names}")
     taken: set[str] = set()
     out = []
     for i, spec in enumerate(specs):
         if not spec.uses:
             continue
+        if not isinstance(spec.uses, (tuple, list)) or not all(isinstance(n, str) for n in spec.uses):
+            raise ValueError(f"spec {spec.name!r}: uses must be a tuple of spec names, got {spec.uses!r}")
+        if len(set(spec.uses)) != len(spec.uses):
+            raise ValueError(f"spec {spec.name!r}: uses names a spec twice: {spec.uses!r}")
         if isinstance(spec.model, Recommender):
             raise ValueError(f"spec {spec.name!r}: 'uses' is for a model built by a callable, not a fixed model")
         for n in spec.uses:
@@ -512,7 +518,13 @@ def _template(spec: ModelSpec, done: Mapping[str, _SpecResult]) -> Recommender:
     if isinstance(spec.model, Recommender):
         return spec.model
     names = spec.uses or tuple(done)
-    return spec.model({n: done[n].tuning.best_params for n in names})
+    try:
+        return spec.model({n: done[n].tuning.best_params for n in names})
+    except KeyError as err:
+        if not spec.uses:
+            raise
+        raise KeyError(f"spec {spec.name!r}: its model builder asked for {err}, which is not in its uses "
+                       f"{tuple(spec.uses)}; add it there") from err
 
 
 def _run_spec(prep: _Prepared, spec: ModelSpec, template: Recommender, settings: _Settings) -> _SpecResult:
