@@ -102,16 +102,20 @@ def test_a_changed_source_file_config_or_window_is_a_miss(tmp_path, store):
         K.code_fingerprint.cache_clear()
 
 
-def test_warnings_of_the_first_load_are_given_again_on_a_hit(tmp_path, store, monkeypatch):
-    folder, calls = store
-    cfg = _config(tmp_path)
+def _warning_first(monkeypatch, message):
+    """The real load, after a UserWarning ``message``."""
     real = C._load_clean
 
     def warning(*args):
-        warnings.warn("a note about the data", UserWarning, stacklevel=1)
+        warnings.warn(message, UserWarning, stacklevel=1)
         return real(*args)
 
     monkeypatch.setattr(C, "_load_clean", warning)
+
+
+def test_warnings_of_the_first_load_are_given_again_on_a_hit(tmp_path, store, monkeypatch):
+    cfg = _config(tmp_path)
+    _warning_first(monkeypatch, "a note about the data")
     for _ in range(2):
         with pytest.warns(UserWarning, match="a note about the data"):
             load_clean(cfg, "2022-01-01", "2022-12-31")
@@ -216,13 +220,7 @@ def test_config_keys_that_are_not_text_and_one_day_written_three_ways(tmp_path, 
 
 def test_warnings_come_before_the_error_of_a_failed_load(tmp_path, store, monkeypatch):
     cfg = _config(tmp_path)
-    real = C._load_clean
-
-    def failing(*args):
-        warnings.warn("the clue", UserWarning, stacklevel=1)
-        return real(*args)
-
-    monkeypatch.setattr(C, "_load_clean", failing)
+    _warning_first(monkeypatch, "the clue")
     with pytest.warns(UserWarning, match="the clue"), pytest.raises(ValueError, match="no line is left"):
         load_clean(cfg, "2030-01-01", "2030-12-31")
 
