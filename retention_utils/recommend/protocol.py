@@ -18,8 +18,8 @@ import pickle
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -604,15 +604,10 @@ def _run_task(
         with open(path, "rb") as fh:
             _PREPARED[path] = pickle.load(fh)
     done: dict[str, _SpecResult] = {}
-    with thread_limits(1), shared_fits() if len(members) > 1 else _no_sharing():
+    with thread_limits(1), shared_fits() if len(members) > 1 else nullcontext():
         for spec, template in members:
             done[spec.name] = _run_spec(_PREPARED[path][name], spec, template or _template(spec, done), settings)
     return list(done.values())
-
-
-@contextmanager
-def _no_sharing() -> Iterator[None]:
-    yield
 
 
 def run_protocols(
@@ -635,8 +630,9 @@ def run_protocols(
     (protocol, model) pair is a task for a pool of ``n_jobs`` processes (``joblib``'s loky backend,
     BLAS and OpenMP limited to one thread each). Tasks start in reverse ``specs`` order, protocols interleaved (:func:`default_specs` lists the slow models
     last, so they start first and the short ones fill the gaps). A spec whose model is a callable
-    (e.g. the hybrid, built from the tuned user-kNN) runs after every spec before it in that protocol
-    is done, with their best parameters, exactly as in :func:`run_protocol`. Each task's computation
+    runs after every spec before it in that protocol is done, with their best parameters, exactly as
+    in :func:`run_protocol`; one with ``uses`` (the hybrid, built from the tuned user-kNN and content
+    models) runs in one task with the specs it uses, right after them, reusing their fits. Each task's computation
     is the one :func:`run_protocol` does for that model, so the results do not depend on ``n_jobs``
     beyond the BLAS thread count. ``extra_truths``: ``{protocol name: extra truths}``; ``ks`` ..
     ``seed``: as in :func:`run_protocol`. Returns ``{name: ProtocolRun}`` in the order of
