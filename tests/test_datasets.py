@@ -147,3 +147,18 @@ def test_file_source_checks(tmp_path):
     (tmp_path / "mismatch.yaml").write_text(good.replace("products.parquet", "other.parquet"))
     with pytest.raises(S.SchemaError, match="do not match"):
         load_dataset(str(tmp_path / "mismatch.yaml"))
+
+
+def test_an_attribute_table_without_its_key_names_the_mapping_option(tmp_path):
+    from retention_utils.data.datasets import load_dataset
+
+    (tmp_path / "log.csv").write_text("customer_id,order_id,order_ts,product_id,quantity,revenue\n"
+                                      "c1,o1,2022-01-03 10:00,p1,1,10.0\n")
+    (tmp_path / "items.csv").write_text("sku,dept\np1,FOOD\n")
+    cfg = {"name": "t", "_path": str(tmp_path / "t.yaml"),
+           "source": {"kind": "file", "path": "log.csv", "products": "items.csv"}}
+    with pytest.raises(S.SchemaError, match=r"items.csv: no column 'product_id'; present: \['sku', 'dept'\].*"
+                                            r"product_columns: \{product_id: <your column>\}"):
+        load_dataset(cfg)
+    cfg["source"]["product_columns"] = {"product_id": "sku"}
+    assert load_dataset(cfg).products["product_id"].tolist() == ["p1"]

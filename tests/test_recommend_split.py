@@ -241,7 +241,8 @@ def test_require_protocols_on_codes_equals_each_function_on_the_ids(ids):
     """require_protocols builds on sorted integer codes and puts the ids back: every frame, dtype and
     count equals the split functions run on the ids themselves (text ids "10" < "9" and int ids
     9 < 10 sort differently, so a relabelling that did not keep the order would change the splits)."""
-    from retention_utils.recommend.split import Protocol, require_protocols
+    from retention_utils import schema as S
+    from retention_utils.recommend.split import Protocol, _most_households_per_product, require_protocols
 
     rng = np.random.default_rng(8)
     rows = []
@@ -260,6 +261,16 @@ def test_require_protocols_on_codes_equals_each_function_on_the_ids(ids):
     # another column order and an extra column: both reach the splits as in the plain functions
     b = basket_items(tx)[[P, T, OID, C]].assign(extra=lambda d: np.arange(len(d)))
     primary, window, lit = require_protocols(b, "2017-04-01", 28, 28, 14, min_baskets=3, lit_min_baskets=3, lit_min_item_baskets=2)
+    # MIN_ITEM_SUPPORT: the most households per product in the smaller training set, by hand
+    pairs = primary.validation.train[[C, P]].drop_duplicates()
+    most = int(pairs[P].value_counts().max())
+    assert _most_households_per_product(primary.validation.train) == most
+    assert _most_households_per_product(primary.validation.train.astype({C: str, P: str})) == most
+    require_protocols(b, "2017-04-01", 28, 28, 14, min_baskets=3, lit_min_baskets=3, lit_min_item_baskets=2,
+                      min_item_support=most)
+    with pytest.raises(S.InsufficientDataError, match=f"MIN_ITEM_SUPPORT={most + 1} households or more \\(the most is {most}\\)"):
+        require_protocols(b, "2017-04-01", 28, 28, 14, min_baskets=3, lit_min_baskets=3, lit_min_item_baskets=2,
+                          min_item_support=most + 1)
     direct = (
         global_cutoff_protocol(b, "2017-03-04", "2017-02-04", min_baskets=3),
         global_cutoff_split(b, "2017-03-04", horizon_days=14, min_baskets=3),

@@ -725,7 +725,12 @@ def _load_attribute_file(path: Path, key: str, columns: Any, base: Path) -> pd.D
     if not path.is_file():
         raise FileNotFoundError(f"attribute file {str(path)!r} does not exist")
     df = S.rename_columns(_read_table(path), _mapping(columns, base), table=path.name)
-    S.require_columns(df, [key], table=path.name)
+    if key not in df.columns:
+        option = "product_columns" if key == S.PRODUCT_ID else "customer_columns"
+        raise S.SchemaError(
+            f"{path.name}: no column {key!r}; present: {list(df.columns)}. Map the key column in the source "
+            f"config, e.g. {option}: {{{key}: <your column>}}"
+        )
     df[key] = S.as_id(df[key])
     missing = df[key].isna()
     if missing.any():

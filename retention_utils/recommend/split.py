@@ -474,6 +474,7 @@ def require_protocols(
     min_baskets: int = 5,
     lit_min_baskets: int = 5,
     lit_min_item_baskets: int = 10,
+    min_item_support: int | None = None,
 ) -> tuple[Protocol, NextBasketSplit, Protocol]:
     """What the recommender notebook (07) needs, checked in its first analysis cell (after
     :func:`require_products`): its three splits can be built on ``baskets`` (:func:`basket_items`), with
@@ -483,7 +484,10 @@ def require_protocols(
     :func:`last_basket_protocol` with the notebook's thresholds. Raises
     :class:`retention_utils.schema.InsufficientDataError` with one sentence (the first split that cannot
     be built, and why). Returns the splits it built, ``(global-cutoff protocol, window split,
-    last-basket protocol)``, so the notebook does not build them twice.
+    last-basket protocol)``, so the notebook does not build them twice. With ``min_item_support``
+    (the notebook's ``MIN_ITEM_SUPPORT``, the item space of the collaborative, content, EASE and ALS
+    models), each protocol's validation training baskets (the smallest a model is fitted on) must hold
+    a product bought by that many households; otherwise the one sentence says to lower it.
 
     The splits are built on integer codes of the ids (:func:`pandas.factorize` with ``sort=True``, an
     order-preserving relabelling, so every sort, group and tie-break is the same) and the ids are put
@@ -498,11 +502,14 @@ def require_protocols(
         ("the last-basket protocol",
          lambda b: last_basket_protocol(b, min_baskets=lit_min_baskets, min_item_baskets=lit_min_item_baskets)),
     )
+    if min_item_support is not None:
+        min_item_support = check_whole(min_item_support, "min_item_support (MIN_ITEM_SUPPORT)")
     coded, uniques = _encode(baskets)
     out = []
     for what, build in steps:
         try:
-            built = _decode(build(coded), uniques)
+            raw = build(coded)
+            built = _decode(raw, uniques)
         except ValueError as err:
             raise S.InsufficientDataError(
                 f"recommender evaluation cannot build {what} (test cutoff {t0.date()}, validation cutoff {t_val.date()}): "
@@ -515,11 +522,33 @@ def require_protocols(
                     f"recommender evaluation: {what} ({part.name}) evaluates no household (test cutoff {t0.date()}, "
                     f"validation cutoff {t_val.date()}); it needs households with baskets on both sides of the cutoff."
                 )
+        if min_item_support is not None and isinstance(raw, Protocol):
+            most = _most_households_per_product(raw.validation.train)
+            if most < min_item_support:
+                raise S.InsufficientDataError(
+                    f"recommender evaluation: in the validation training baskets of {what} no product is bought by "
+                    f"MIN_ITEM_SUPPORT={min_item_support} households or more (the most is {most}), so the "
+                    "collaborative, content, EASE and ALS models have no product to score; lower MIN_ITEM_SUPPORT "
+                    "(e.g. -p MIN_ITEM_SUPPORT 2, or under the notebook's parameters in the dataset config)."
+                )
         out.append(built)
     return out[0], out[1], out[2]
 
 
 _ID_COLUMNS = (S.CUSTOMER_ID, S.ORDER_ID, S.PRODUCT_ID)
+
+
+def _most_households_per_product(train: pd.DataFrame) -> int:
+    """The largest number of distinct households that bought one product in ``train`` (0 when empty);
+    integer codes (:func:`_encode`) are counted with numpy, other ids with pandas."""
+    if train.empty:
+        return 0
+    c, p = train[S.CUSTOMER_ID].to_numpy(), train[S.PRODUCT_ID].to_numpy()
+    if np.issubdtype(c.dtype, np.integer) and np.issubdtype(p.dtype, np.integer):
+        width = int(p.max()) + 1
+        pairs = np.unique(c.astype(np.int64) * width + p.astype(np.int64))
+        return int(np.bincount(pairs % width).max())
+    return int(train[[S.CUSTOMER_ID, S.PRODUCT_ID]].drop_duplicates()[S.PRODUCT_ID].value_counts().max())
 
 
 def _encode(baskets: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Index] | None]:
