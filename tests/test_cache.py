@@ -256,3 +256,29 @@ def test_blank_and_variable_cache_folder_settings(tmp_path, monkeypatch):
     assert K.cache_dir() == tmp_path / "w" / "c"
     monkeypatch.setenv(K.CACHE_ENV, " OFF ")
     assert K.cache_dir() is None
+
+
+def test_the_runners_check_fills_the_cache_with_what_load_clean_returns(tmp_path, store, monkeypatch):
+    import datetime
+
+    from retention_utils.data import check as CH
+
+    folder, calls = store
+    cfg = _config(tmp_path)
+    want, want_rep = load_clean(cfg, "2022-01-01", "2022-12-31", cache=False)
+    real = CH.load_dataset
+
+    def noted(*args):  # a warning of the load: the notebook's load must give it too
+        warnings.warn("a note from loading", UserWarning, stacklevel=1)
+        return real(*args)
+
+    monkeypatch.setattr(CH, "load_dataset", noted)
+    CH.check_dataset(cfg, [("2022-01-01", "2022-12-31")])
+    monkeypatch.setattr(C, "_load_clean", lambda *a: pytest.fail("loaded from the source"))
+    with pytest.warns(UserWarning, match="a note from loading"):
+        ds, rep = load_clean(cfg, datetime.date(2022, 1, 1), datetime.date(2022, 12, 31))
+    pd.testing.assert_frame_equal(ds.transactions, want.transactions)
+    pd.testing.assert_frame_equal(ds.products, want.products)
+    assert ds.window == want.window and ds.config == want.config and ds.name == want.name
+    assert rep.summary() == want_rep.summary()
+    pd.testing.assert_series_equal(rep.row_reason, want_rep.row_reason)

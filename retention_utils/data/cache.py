@@ -187,22 +187,33 @@ def cached(
         except Exception:  # noqa: BLE001, S110 - a truncated or foreign file: compute again
             pass
     out = compute()
+    store(name, parts, out)
+    return out
+
+
+def store(name: str, parts: tuple[Any, ...], value: Any) -> None:
+    """Write ``value`` under ``name`` and the key of ``parts`` (what :func:`cached` reads back). With the
+    cache off, nothing; a folder or file that cannot be written gives a ``RuntimeWarning`` (a
+    half-written file is removed)."""
+    folder = cache_dir()
+    if folder is None:
+        return
+    path = folder / f"{name}-{key(*parts)}.pkl"
     tmp = None
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(out, fh, protocol=5)
+            pickle.dump(value, fh, protocol=5)
         os.replace(tmp, path)
         tmp = None
     except OSError as err:
         warnings.warn(f"the cache folder {folder} cannot be written ({err}); the result is not cached "
-                      f"(set {CACHE_ENV} to a writable folder, or to 'off')", RuntimeWarning, stacklevel=2)
+                      f"(set {CACHE_ENV} to a writable folder, or to 'off')", RuntimeWarning, stacklevel=3)
     finally:
         if tmp is not None:  # anything went wrong while writing, Ctrl-C included
             Path(tmp).unlink(missing_ok=True)
     _evict(folder, name)
-    return out
 
 
 def _evict(folder: Path, name: str) -> None:

@@ -8,6 +8,7 @@ cell.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .. import schema as S
-from .cleaning import CleaningReport, clean_transactions
+from .cleaning import CleaningReport, clean_transactions, remember_clean
 from .datasets import ObservationWindow, load_config, load_dataset
 
 
@@ -135,12 +136,17 @@ def check_dataset(
         warnings.simplefilter("always")
         ds = load_dataset(cfg)
     load_warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    loaded = [(str(w.message), w.category) for w in caught]
     notes = [n for n in ds.notes if not n.startswith("warning: ")]
     raw_ts = ds.transactions[S.ORDER_TS]
     raw_first, raw_last = raw_ts.min().normalize(), raw_ts.max().normalize()
     checks = []
     for lo, hi in bounds:
-        clean, report = clean_transactions(ds.transactions, ds.products, cfg.get("cleaning"), lo, hi)
+        with warnings.catch_warnings(record=True) as caught_clean:
+            warnings.simplefilter("always")
+            clean, report = clean_transactions(ds.transactions, ds.products, cfg.get("cleaning"), lo, hi)
+        for w in caught_clean:  # given as before; recorded for the cache too
+            warnings.warn(w.message, w.category, stacklevel=2)
         if clean.empty:
             raise ValueError(
                 f"dataset {cfg.get('name')!r}: no line is left after cleaning in the window {_day_text(lo)} .. "
@@ -150,6 +156,9 @@ def check_dataset(
         ts = clean[S.ORDER_TS]
         first, last = ts.min().normalize(), ts.max().normalize()
         window = ObservationWindow(lo if lo is not None else first, hi if hi is not None else last)
+        # what load_clean returns for this window, for the notebooks that follow (the disk cache)
+        remember_clean(cfg, lo, hi, dataclasses.replace(ds, transactions=clean, window=window), report,
+                       loaded + [(str(w.message), w.category) for w in caught_clean])
         notes_w = []
         if hi is not None and last < hi:
             notes_w.append(f"the window ends {(hi - last).days:,} day(s) after the last clean order ({last.date()}); "

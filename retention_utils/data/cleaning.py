@@ -495,12 +495,30 @@ def load_clean(
     cfg = dataset if isinstance(dataset, dict) else load_config(dataset)
     if not cache or K.cache_dir() is None:
         return _load_clean(cfg, start, end)
-    parts = (cfg, _day_key(start, "start"), _day_key(end, "end"), K.source_fingerprint(cfg), K.code_fingerprint())
-    ds, report, caught = K.cached("load_clean", parts, lambda: _load_clean_recorded(cfg, start, end),
-                                  valid=_is_load_clean_result)
+    ds, report, caught = K.cached("load_clean", _cache_parts(cfg, start, end),
+                                  lambda: _load_clean_recorded(cfg, start, end), valid=_is_load_clean_result)
     for message, category in caught:
         warnings.warn(message, category, stacklevel=2)
     return ds, report
+
+
+def _cache_parts(cfg: dict[str, Any], start: Any, end: Any) -> tuple[Any, ...]:
+    from . import cache as K
+
+    return (cfg, _day_key(start, "start"), _day_key(end, "end"), K.source_fingerprint(cfg), K.code_fingerprint())
+
+
+def remember_clean(
+    cfg: dict[str, Any], start: Any, end: Any, ds: Any, report: CleaningReport, caught: list[tuple[str, type[Warning]]]
+) -> None:
+    """Store in the cache what ``load_clean(cfg, start, end)`` returns: ``ds`` (its transactions the clean
+    table, its window set), ``report`` and the warnings ``(message, category)`` that loading and cleaning
+    gave. The report runner's check (:func:`retention_utils.data.check.check_dataset`) loads and cleans
+    the same data first, so the first notebook reads it back. Nothing with the cache off."""
+    from . import cache as K
+
+    if K.cache_dir() is not None:
+        K.store("load_clean", _cache_parts(cfg, start, end), (ds, report, list(caught)))
 
 
 def _day_key(value: Any, name: str) -> Any:
