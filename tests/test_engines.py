@@ -398,3 +398,18 @@ def test_engines_cli_stops_with_one_line_before_any_work(tmp_path, capsys, monke
     assert main(["run", "--dataset", str(cfg), "--engine", "duckdb", "--output-dir", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: online_retail: customer ids are personal data") and not out.exists()
+
+
+def test_drop_frees_a_materialized_table():
+    import ibis
+
+    with B.connect("duckdb", threads=1, memory_limit="1GB") as eng:
+        t = eng.materialize(ibis.memtable(pd.DataFrame({"a": range(5)})), "x")
+        u = eng.materialize(ibis.memtable(pd.DataFrame({"b": range(3)})), "y")
+
+        def names():
+            return sorted(r[0] for r in eng.con.con.execute("SELECT table_name FROM duckdb_tables()").fetchall())
+
+        assert [n.split("_")[0] for n in names()] == ["x", "y"]
+        eng.drop(t, None)
+        assert [n.split("_")[0] for n in names()] == ["y"] and u.count().execute() == 3
