@@ -306,6 +306,29 @@ def test_exact_duplicates_in_triples_and_pairs_equal_pandas(duck):
     assert list(got[B.POS]) == [0, 1, 3, 6]  # the first copy of each line is kept
 
 
+@pytest.mark.parametrize("collide", ["two", "all"])
+def test_row_hash_collisions_never_make_duplicates(duck, monkeypatch, collide):
+    """The duplicate pre-filter groups one 64-bit hash: lines that collide are only candidates. With a
+    hash that puts two different lines together (one pair) or every line together (one group looked
+    up among the lines), the result is still exactly the pandas one."""
+    import ibis
+
+    line = ("g", "o10", "2023-01-02 12:00", "z", 1.0, 2.0)
+    rows = [line, ("g", "o10", "2023-01-02 12:00", "w", 1.0, 2.0), line,
+            ("h", "o12", "2023-01-03 12:00", "z", 1.0, 2.0), ("h", "o13", "2023-01-03 12:00", "v", 3.0, 1.5)]
+    tx = make_tx(rows)
+    if collide == "two":  # o12 and o13 (different lines) share a hash; o10's lines hash apart
+        monkeypatch.setattr(B.Engine, "row_hash", lambda self, order, *rest: order.isin(["o12", "o13"]).ifelse(
+            ibis.literal(1, "int64"), ibis.literal(2, "int64") + rest[1].length().cast("int64")))
+    else:
+        monkeypatch.setattr(B.Engine, "row_hash", lambda self, *cols: ibis.literal(7, "int64"))
+    clean_df, report = clean_transactions(tx, None, None, "2023-01-01", "2023-01-31")
+    cl = clean(read_log(duck, tx), None, "2023-01-01", "2023-01-31")
+    assert_reports_equal(report, cl.report)
+    assert cl.report.removed.loc["exact_duplicate", "rows"] == 1
+    assert list(cl.lines().order_by(B.POS).to_pandas()[B.POS]) == [0, 1, 3, 4]
+
+
 def test_engine_validation_errors(duck):
     tx = make_tx(NETTING_ROWS)
     bad = tx.copy()

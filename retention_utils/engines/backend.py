@@ -67,6 +67,16 @@ def _spark_hash4(a, b, c, d) -> dt.int64:  # pragma: no cover - a Spark builtin
     ...
 
 
+@ibis.udf.scalar.builtin(name="hash")
+def _duck_hash5(a, b, c, d, e) -> dt.uint64:  # pragma: no cover - a DuckDB builtin
+    ...
+
+
+@ibis.udf.scalar.builtin(name="xxhash64")
+def _spark_hash5(a, b, c, d, e) -> dt.int64:  # pragma: no cover - a Spark builtin
+    ...
+
+
 # --- Java (Spark) -------------------------------------------------------------------------------
 
 
@@ -126,11 +136,14 @@ class Engine:
         """Round half to even to an integer (``numpy.round``'s rule), as float."""
         return _duck_round_even(x, 0) if self.name == "duckdb" else _spark_bround(x, 0)
 
-    def row_hash(self, a: ir.Value, b: ir.Value, c: ir.Value, d: ir.Value) -> ir.IntegerValue:
-        """A 64-bit hash of four columns (for pre-filters only: equal rows hash equal)."""
+    def row_hash(self, *columns: ir.Value) -> ir.IntegerValue:
+        """A 64-bit hash of four or five columns (for pre-filters only: equal rows hash equal)."""
+        if len(columns) not in (4, 5):
+            raise ValueError(f"row_hash takes 4 or 5 columns, got {len(columns)}")
         if self.name == "duckdb":
-            return (_duck_hash4(a, b, c, d) >> 1).cast("int64")  # UBIGINT -> non-negative BIGINT
-        return _spark_hash4(a, b, c, d)
+            h = _duck_hash4(*columns) if len(columns) == 4 else _duck_hash5(*columns)
+            return (h >> 1).cast("int64")  # UBIGINT -> non-negative BIGINT
+        return _spark_hash4(*columns) if len(columns) == 4 else _spark_hash5(*columns)
 
     # tables --------------------------------------------------------------------------------
     def read_parquet(self, path: str | os.PathLike) -> ir.Table:
