@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
+from . import cache as K
 
 REASONS: dict[str, str] = {
     "null_customer_id": "no customer id",
@@ -489,7 +490,6 @@ def load_clean(
     (:mod:`retention_utils.data.cache`; ``$RETENTION_CACHE_DIR=off`` or ``cache=False`` turns it off).
     A cached result is the same tables, and the warnings the first load gave are given again.
     """
-    from . import cache as K
     from .datasets import load_config
 
     cfg = dataset if isinstance(dataset, dict) else load_config(dataset)
@@ -503,8 +503,6 @@ def load_clean(
 
 
 def _cache_parts(cfg: dict[str, Any], start: Any, end: Any) -> tuple[Any, ...]:
-    from . import cache as K
-
     return (cfg, _day_key(start, "start"), _day_key(end, "end"), K.source_fingerprint(cfg), K.code_fingerprint())
 
 
@@ -515,10 +513,7 @@ def remember_clean(
     table, its window set), ``report`` and the warnings ``(message, category)`` that loading and cleaning
     gave. The report runner's check (:func:`retention_utils.data.check.check_dataset`) loads and cleans
     the same data first, so the first notebook reads it back. Nothing with the cache off."""
-    from . import cache as K
-
-    if K.cache_dir() is not None:
-        K.store("load_clean", _cache_parts(cfg, start, end), (ds, report, list(caught)))
+    K.store("load_clean", _cache_parts(cfg, start, end), (ds, report, list(caught)))
 
 
 def _day_key(value: Any, name: str) -> Any:

@@ -58,16 +58,6 @@ def _spark_bround(x, digits) -> dt.float64:  # pragma: no cover - a Spark builti
 
 
 @ibis.udf.scalar.builtin(name="hash")
-def _duck_hash4(a, b, c, d) -> dt.uint64:  # pragma: no cover - a DuckDB builtin
-    ...
-
-
-@ibis.udf.scalar.builtin(name="xxhash64")
-def _spark_hash4(a, b, c, d) -> dt.int64:  # pragma: no cover - a Spark builtin
-    ...
-
-
-@ibis.udf.scalar.builtin(name="hash")
 def _duck_hash5(a, b, c, d, e) -> dt.uint64:  # pragma: no cover - a DuckDB builtin
     ...
 
@@ -136,14 +126,11 @@ class Engine:
         """Round half to even to an integer (``numpy.round``'s rule), as float."""
         return _duck_round_even(x, 0) if self.name == "duckdb" else _spark_bround(x, 0)
 
-    def row_hash(self, *columns: ir.Value) -> ir.IntegerValue:
-        """A 64-bit hash of four or five columns (for pre-filters only: equal rows hash equal)."""
-        if len(columns) not in (4, 5):
-            raise ValueError(f"row_hash takes 4 or 5 columns, got {len(columns)}")
+    def row_hash(self, a: ir.Value, b: ir.Value, c: ir.Value, d: ir.Value, e: ir.Value) -> ir.IntegerValue:
+        """A 64-bit hash of five columns (for pre-filters only: equal rows hash equal)."""
         if self.name == "duckdb":
-            h = _duck_hash4(*columns) if len(columns) == 4 else _duck_hash5(*columns)
-            return (h >> 1).cast("int64")  # UBIGINT -> non-negative BIGINT
-        return _spark_hash4(*columns) if len(columns) == 4 else _spark_hash5(*columns)
+            return (_duck_hash5(a, b, c, d, e) >> 1).cast("int64")  # UBIGINT -> non-negative BIGINT
+        return _spark_hash5(a, b, c, d, e)
 
     # tables --------------------------------------------------------------------------------
     def read_parquet(self, path: str | os.PathLike) -> ir.Table:
