@@ -289,10 +289,35 @@ def test_netting_cases_equal_pandas(duck, drop_dups):
     assert cl.report.changed.loc["reduced_by_return", "revenue"] == pytest.approx(-4.0 - 2.0)
 
 
+def test_distinct_products_with_returns_departments_and_outliers(duck):
+    """distinct_products is counted from the row-wise rules, less the returned pairs, plus the returned
+    pairs kept after netting: hand-computed on the netting cases with an excluded department and a
+    quantity outlier, over the whole window and before a calibration cutoff."""
+    extra = [
+        ("a", "o10", "2023-01-03 10:00", "s", 1.0, 1.0),  # a's product p is cancelled in full: s is a's only one
+        ("a", "o11", "2023-01-03 10:00", "g", 1.0, 30.0),  # fuel: excluded
+        ("a", "o12", "2023-01-03 10:00", "t", 5000.0, 10.0),  # a quantity outlier
+        ("e", "o13", "2023-01-02 12:00", "g", 1.0, 1.0),  # fuel
+        ("e", "o14", "2023-01-02 13:00", "s", 0.0, 1.0),  # non-positive
+    ]
+    tx = make_tx(NETTING_ROWS + extra)
+    products = pd.DataFrame({S.PRODUCT_ID: list("pqxyst") + ["g"], S.DEPARTMENT: ["GROCERY"] * 6 + ["FUEL"]})
+    rules = {"exclude_departments": ["FUEL"], "max_quantity": 1000}
+    clean_df, _ = clean_transactions(tx, products, rules, "2023-01-01", "2023-01-31")
+    cl = clean(read_log(duck, tx, products), rules, "2023-01-01", "2023-01-31")
+    got = T.customer_summary(cl, "2023-01-31")["distinct_products"]
+    # a: p cancelled, s kept; b: q cancelled (no line left); c: q reduced; d: q (and its duplicate); e: x reduced
+    assert got.to_dict() == {"a": 1, "c": 1, "d": 1, "e": 1}
+    pd.testing.assert_series_equal(got, SM.customer_summary(clean_df, "2023-01-31")["distinct_products"])
+    cal = T.calibration_holdout_split(cl, "2023-01-03").summary["distinct_products"]
+    assert cal.to_dict() == {"c": 1, "d": 1, "e": 1}  # a's p lines of Jan 2 are cancelled later
+    pd.testing.assert_series_equal(cal, SM.calibration_holdout_split(clean_df, "2023-01-03").summary["distinct_products"])
+
+
 def test_exact_duplicates_in_triples_and_pairs_equal_pandas(duck):
-    # outside any returned product: a line three times (two duplicates, found through the key
-    # lookup), a line twice (one duplicate, found from the key's two positions), a near copy with
-    # another revenue and the same line in another order (neither is a duplicate)
+    # outside any returned product: a line three times (two duplicates), a line twice (one
+    # duplicate), a near copy with another revenue and the same line in another order (neither is a
+    # duplicate)
     line = ("g", "o10", "2023-01-02 12:00", "z", 1.0, 2.0)
     rows = [line, ("g", "o10", "2023-01-02 12:00", "w", 1.0, 2.0), line,
             ("g", "o10", "2023-01-02 12:00", "z", 1.0, 2.5), ("g", "o10", "2023-01-02 12:00", "w", 1.0, 2.0), line,
@@ -308,9 +333,9 @@ def test_exact_duplicates_in_triples_and_pairs_equal_pandas(duck):
 
 @pytest.mark.parametrize("collide", ["two", "all"])
 def test_row_hash_collisions_never_make_duplicates(duck, monkeypatch, collide):
-    """The duplicate pre-filter groups one 64-bit hash: lines that collide are only candidates. With a
-    hash that puts two different lines together (one pair) or every line together (one group looked
-    up among the lines), the result is still exactly the pandas one."""
+    """The duplicate pre-filter counts one 64-bit hash: lines that collide are only candidates. With a
+    hash that puts two different lines together or every line together, the result is still exactly
+    the pandas one."""
     import ibis
 
     line = ("g", "o10", "2023-01-02 12:00", "z", 1.0, 2.0)

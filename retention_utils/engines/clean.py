@@ -7,14 +7,13 @@ memory. How each rule is evaluated at scale:
 * ``null_customer_id``, ``outside_window``, ``non_merchandise`` (a join with the small products
   table), ``quantity_outlier``, ``non_positive``: row-wise expressions.
 * ``exact_duplicate``: identical rows share one 64-bit hash of their order, time, product, quantity
-  and revenue. One aggregation of that hash over every line keeps the hashes with several lines
-  (few: duplicates, and the rare collisions): a hash with two lines gives both positions, larger ones
-  are looked up among the lines. Only those candidate lines are compared on every source column
-  (null-safe; the first in input order is kept, as ``DataFrame.duplicated``), so a collision never
-  makes a duplicate. A duplicate has its first copy's reason, so the groups are corrected by moving it
-  to ``exact_duplicate``. At 100 M lines that aggregation takes about 12.5 s on two DuckDB threads
-  within the 3 GB limit (14.3 s on the (order, hash) pair it replaced; the earlier pre-filter,
-  per-order bitsets of the hashes in the main pass and a second pass over the flagged orders, 26 s).
+  and revenue. One count of that hash over every line keeps the hashes with several lines (few:
+  duplicates, and the rare collisions), and their lines are looked up. Only those candidate lines
+  are compared on every source column (null-safe; the first in input order is kept, as
+  ``DataFrame.duplicated``), so a collision never makes a duplicate. A duplicate has its first
+  copy's reason, so the groups are corrected by moving it to ``exact_duplicate``. At 100 M lines the
+  count takes about 11 s on two DuckDB threads within the 3 GB limit (with each hash's lowest and
+  highest position kept as well, its table spilled 2 GB to disk: 18 s).
 * Returns: the (customer, product) pairs with a return are few. Their alive lines are gathered; pairs
   with exactly one return are netted by a window query that follows the pandas algorithm step by step
   (full cancellation of the latest identical sale, else a reduction of the latest sale with at least
@@ -323,15 +322,76 @@ KEPT = len(C.REASONS)
 _AFTER_NETTING = [CODE["non_merchandise"], CODE["quantity_outlier"], CODE["non_positive"], KEPT]
 
 
-def _product_flags(log: TransactionLog, t: ir.Table, rules: C.CleaningRules) -> tuple[ir.Table, Any]:
-    """Join the products table: ``_known`` (product listed) and the non-merchandise condition."""
+def _product_departments(log: TransactionLog) -> ir.Table:
+    """``product_id``, ``_dept``: one row per listed product (a loaded products table has unique ids;
+    for a raw one, the smallest department name); ``_dept`` null without a department column."""
     prod = log.products
-    if prod is None:
-        return t.mutate(_known=ibis.literal(True)), ibis.literal(False)
     has_dept = S.DEPARTMENT in prod.columns
     p = prod.select(S.PRODUCT_ID, _dept=prod[S.DEPARTMENT] if has_dept else ibis.null("string"))
-    # one row per product (a loaded products table has unique ids; for a raw one, the smallest name)
-    p = p.group_by(S.PRODUCT_ID).aggregate(_dept=p["_dept"].min()).mutate(_known=ibis.literal(True))
+    return p.group_by(S.PRODUCT_ID).aggregate(_dept=p["_dept"].min())
+
+
+def customer_aggregates(cd: ir.Table) -> ir.Table:
+    """Per customer from (customer, day) rows ``cd`` (:meth:`CleanLog.customer_days`, possibly
+    filtered): the columns of :meth:`CleanLog.customers`."""
+    return cd.group_by(S.CUSTOMER_ID).aggregate(
+        first_order_ts=cd["first_ts"].min(), last_order_ts=cd["last_ts"].max(),
+        first_day=cd[DAY].min(), last_day=cd[DAY].max(), n_days=cd.count(), total=cd["units"].sum(),
+        first_rev=cd["units"].argmin(cd[DAY]),
+    )
+
+
+def _rowwise_kept(log: TransactionLog, t: ir.Table, rules: C.CleaningRules) -> ir.Table:
+    """The lines of ``t`` (with ``_null``, ``_out``, ``_units``) kept by the rules that look at one
+    line alone: what :func:`_code` keeps when no product is returned and duplicates are not marked.
+    The excluded departments' products (few) are removed by an anti-join, so no line is joined to
+    the products table."""
+    cond = ~t["_null"] & ~t["_out"]
+    if rules.max_quantity is not None:
+        cond = cond & (t[S.QUANTITY] <= float(rules.max_quantity))
+    if rules.drop_non_positive:
+        cond = cond & (t[S.QUANTITY] > 0) & (t["_units"] > 0)
+    t = t.filter(cond)
+    if rules.exclude_departments:
+        p = _product_departments(log)
+        t = t.anti_join(p.filter(p["_dept"].isin(list(rules.exclude_departments))), S.PRODUCT_ID)
+    return t
+
+
+def _distinct_products(log: TransactionLog, rules: C.CleaningRules, rowwise: ir.Table, cand: ir.Table | None,
+                       returned_pairs: ir.Table | None, before: pd.Timestamp | None = None) -> ir.Table:
+    """Distinct products per customer among the clean lines (of days strictly before ``before``):
+    ``customer_id``, ``distinct_products`` (int64, > 0).
+
+    Computed without joining every line to the products table or to the returned pairs: an exact
+    duplicate has the product of its first copy and the same reason, so duplicates never change the
+    set of (customer, product) pairs; outside the returned pairs the rules act line by line
+    (:func:`_rowwise_kept`). So a customer's count is that of the pairs of the row-wise kept lines
+    (``rowwise``: every line), less those among the returned pairs (their row-wise kept lines are all
+    in ``cand``, the alive lines of those pairs), plus the returned pairs with a line kept after
+    netting."""
+    key = [S.CUSTOMER_ID, S.PRODUCT_ID]
+
+    def per_customer(t: ir.Table, sign: int = 1) -> ir.Table:
+        if before is not None:
+            t = t.filter(t[DAY] < ibis.date(before.date()))
+        p = t.select(*key).distinct()
+        return p.group_by(S.CUSTOMER_ID).aggregate(distinct_products=p.count().cast("int64") * sign)
+
+    counts = per_customer(_rowwise_kept(log, rowwise, rules))
+    if returned_pairs is None or cand is None:
+        return counts
+    parts = counts.union(per_customer(_rowwise_kept(log, cand, rules), -1)).union(
+        per_customer(cand.filter(cand["_code"] == KEPT)))
+    out = parts.group_by(S.CUSTOMER_ID).aggregate(distinct_products=parts["distinct_products"].sum())
+    return out.filter(out["distinct_products"] > 0)
+
+
+def _product_flags(log: TransactionLog, t: ir.Table, rules: C.CleaningRules) -> tuple[ir.Table, Any]:
+    """Join the products table: ``_known`` (product listed) and the non-merchandise condition."""
+    if log.products is None:
+        return t.mutate(_known=ibis.literal(True)), ibis.literal(False)
+    p = _product_departments(log).mutate(_known=ibis.literal(True))
     t = t.left_join(p, S.PRODUCT_ID).drop(f"{S.PRODUCT_ID}_right")
     t = t.mutate(_known=t["_known"].fill_null(False))
     if not rules.exclude_departments:
@@ -427,40 +487,56 @@ class CleanLog:
     cand: ir.Table | None  # lines of the returned pairs, with exact _code
     duplicates: ir.Table | None  # _pos of exact duplicates among `main`
     report: C.CleaningReport | None = None
-    coded: ir.Table | None = None  # every line with its _code as if no product were returned (lazy)
+    rowwise: ir.Table | None = None  # every line with the row-wise flags of _base (lazy)
     returned_pairs: ir.Table | None = None  # the (customer_id, product_id) pairs with an alive return
     stages: Stages = field(default_factory=Stages)
+    #: kept orders per customer (``customer_id``, ``n_orders``), from the report's pass over the orders
+    kept_orders: ir.Table | None = None
+    #: distinct products per customer over the window (``customer_id``, ``distinct_products``)
+    product_counts: ir.Table | None = None
+    _customers: ir.Table | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> Engine:
         return self.log.engine
+
+    def customer_days(self) -> ir.Table:
+        """The kept lines by customer and purchase day (lazy): ``customer_id``, ``_day`` (date),
+        ``units`` (revenue in micro-units, int64), ``first_ts`` / ``last_ts`` (the day's first and
+        last line), one row per (customer, day)."""
+        k = self.kept
+        return k.group_by([S.CUSTOMER_ID, DAY]).aggregate(
+            units=k["units"].sum().cast("int64"), first_ts=k["first_ts"].min(), last_ts=k["last_ts"].max())
+
+    def customers(self) -> ir.Table:
+        """One row per customer with a kept line, from :meth:`customer_days`: ``customer_id``,
+        ``first_order_ts`` / ``last_order_ts``, ``first_day`` / ``last_day`` (dates), ``n_days``
+        (purchase days), ``total`` (micro-units), ``first_rev`` (micro-units of the first purchase
+        day). Materialized the first time (the summaries and the cohorts read it; the (customer, day)
+        rows themselves are not kept: at 100 M lines they take 0.7 GB of the engine's memory)."""
+        if self._customers is None:
+            self._customers = self.engine.materialize(customer_aggregates(self.customer_days()), "customers")
+        return self._customers
 
     @property
     def kept(self) -> ir.Table:
         """The groups of kept lines."""
         return self.groups.filter(self.groups["_code"] == KEPT)
 
-    def kept_pairs(self, before: pd.Timestamp | None = None) -> ir.Table:
-        """The distinct (``customer_id``, ``product_id``) of the clean lines (of days strictly before
-        ``before``), without reading the lines one by one more than once: an exact duplicate has the
-        product of its first copy and the same reason, so duplicates never change this set, and the
-        lines outside the returned pairs have their final reason without netting. So the set is the
-        kept pairs of :attr:`coded` outside :attr:`returned_pairs`, plus the kept pairs of ``cand``
-        (netted exactly)."""
-        key = [S.CUSTOMER_ID, S.PRODUCT_ID]
-
-        def kept(t: ir.Table, day: Any) -> ir.Table:
+    def distinct_products(self, before: pd.Timestamp | None = None) -> ir.Table:
+        """Distinct ``product_id`` per customer among the clean lines (of days strictly before
+        ``before``): a table ``customer_id``, ``distinct_products`` (int64), one row per customer
+        with a clean line (:func:`_distinct_products`; over the whole window, counted by
+        :func:`clean` before its main pass)."""
+        if before is None and self.product_counts is not None:
+            return self.product_counts
+        if self.rowwise is None:  # a CleanLog built by hand: from the clean lines
+            p = self.lines(kept=True)
             if before is not None:
-                t = t.filter(day(t) < ibis.date(before.date()))
-            return t.select(*key).distinct()
-
-        if self.coded is None:  # a CleanLog built by hand: from the clean lines
-            return kept(self.lines(kept=True), lambda t: t[S.ORDER_TS].date())
-        pairs = kept(self.coded.filter(self.coded["_code"] == KEPT), lambda t: t[DAY])
-        if self.returned_pairs is None or self.cand is None:
-            return pairs
-        return pairs.anti_join(self.returned_pairs, key).union(
-            kept(self.cand.filter(self.cand["_code"] == KEPT), lambda t: t[DAY]))
+                p = p.filter(p[S.ORDER_TS].date() < ibis.date(before.date()))
+            p = p.select(S.CUSTOMER_ID, S.PRODUCT_ID).distinct()
+            return p.group_by(S.CUSTOMER_ID).aggregate(distinct_products=p.count().cast("int64"))
+        return _distinct_products(self.log, self.rules, self.rowwise, self.cand, self.returned_pairs, before)
 
     def lines(self, kept: bool = True) -> ir.Table:
         """The clean lines (lazy: evaluated from the source each time it is used): the source's
@@ -496,12 +572,17 @@ def clean(
     start: S.DateLike | None = None,
     end: S.DateLike | None = None,
     stages: Stages | None = None,
+    count_products: bool = True,
 ) -> CleanLog:
     """Clean ``log`` on its engine: the rules and report of
     :func:`retention_utils.data.cleaning.clean_transactions`, exactly (module docstring).
 
     Returns a :class:`CleanLog` whose ``report`` reconciles and equals the pandas report (rows,
     revenue units, orders lost, flags, distinct counts); ``report.row_reason`` is ``None``.
+    With ``count_products`` (the default) each customer's distinct products are counted too
+    (:attr:`CleanLog.product_counts`, for the segmentation summary), before the main pass, when
+    the engine has the most memory free: about 9 s at 100 M lines. Set it to ``False`` when only the
+    report is wanted (the count is then made when a summary asks for it).
 
     Raises
     ------
@@ -522,29 +603,25 @@ def clean(
     key = [S.CUSTOMER_ID, S.PRODUCT_ID]
     cand = pairs = None
     cols = _group_columns(log, rules)
-    with stages("exact duplicates: lines sharing order and row hash"):
-        # identical lines share their row hash (order id included): one aggregation of the hashes
-        # of every line, kept where a key has several lines (few); a pair gives its two positions
-        # directly, larger groups (rarer) are looked up in the lines. First of all the passes: its
-        # hash table is the largest, and nothing else is kept in memory yet
+    with stages("exact duplicates: lines sharing a row hash"):
+        # identical lines share their row hash (order id included): one count of the hashes of every
+        # line, kept where a hash has several lines (few: duplicates and the rare collisions), and
+        # the lines of those hashes looked up. First of all the passes: its hash table is the
+        # largest, and nothing else is kept in memory yet. A count alone keeps that table within
+        # the memory limit at 100 M lines (with the lowest and highest position per hash as well,
+        # 2 GB spilled to disk and the pass took 1.6x as long)
         live = base.filter(~base["_null"])
-        # one 64-bit key (the order id in the hash): a narrower hash table than (order, hash); two
-        # lines that collide are only candidates, compared on every column below
-        keyed = live.select(POS, _h=eng.row_hash(live[S.ORDER_ID], live[S.ORDER_TS], live[S.PRODUCT_ID],
-                                                 live[S.QUANTITY], live[S.REVENUE]))
-        rep = keyed.group_by("_h").aggregate(_k=keyed.count(), _lo=keyed[POS].min(), _hi=keyed[POS].max())
-        rep = eng.materialize(rep.filter(rep["_k"] > 1), "dup_keys")
-        r = rep.aggregate(n=rep.count(), multi=(rep["_k"] > 2).cast("int64").sum()).to_pandas().iloc[0]
-        n_keys, n_multi = int(r["n"]), 0 if pd.isna(r["multi"]) else int(r["multi"])  # a sum of no rows is null
+        keyed = live.mutate(_h=eng.row_hash(live[S.ORDER_ID], live[S.ORDER_TS], live[S.PRODUCT_ID],
+                                            live[S.QUANTITY], live[S.REVENUE]))
+        rep = keyed.group_by("_h").aggregate(_k=keyed.count())
+        rep = eng.materialize(rep.filter(rep["_k"] > 1).select("_h"), "dup_keys")
+        n_keys = int(rep.count().execute())
         stages.counts["row hashes with several lines"] = n_keys
         dup_cand = None
         if n_keys:
-            two = rep.filter(rep["_k"] == 2)
-            dup_cand = two.select(**{POS: two["_lo"]}).union(two.select(**{POS: two["_hi"]}))
-            if n_multi:
-                many = rep.filter(rep["_k"] > 2).select("_h")
-                dup_cand = dup_cand.union(keyed.semi_join(many, "_h").select(POS))
-            dup_cand = eng.materialize(dup_cand, "dup_candidates")
+            # lines that only collide are candidates too: all are compared on every column below.
+            # Kept whole (few), so that comparison needs no other pass over the lines
+            dup_cand = eng.materialize(keyed.semi_join(rep, "_h").drop("_h"), "dup_candidates")
         eng.drop(rep)
     if rules.net_returns:
         with stages("returns: gather the lines of returned products"):
@@ -565,14 +642,18 @@ def clean(
             c = c.mutate(_qty2=c["_qty2"].fill_null(c[S.QUANTITY]), _units2=c["_units2"].fill_null(c["_units"]))
             c, excluded = _product_flags(log, c, rules)
             marked = cand
-            cand = eng.materialize(_code(c, rules, excluded, net=True), "cand_reasons")
+            c = _code(c, rules, excluded, net=True)
+            # what the groups, the report, lines() and distinct_products read (not the department's
+            # and the netting's text: a few hundred MB of the engine's memory at 100 M lines)
+            keep = [*log.columns, POS, DAY, "_units", "_null", "_out", "_dup", "_qty2", "_units2", "_known",
+                    "_code", "_nonpos"]
+            cand = eng.materialize(c.select(*dict.fromkeys(keep)), "cand_reasons")
             eng.drop(marked, netting)
             cand_groups = eng.materialize(_aligned(_group(eng, cand, log, rules), cols), "cand_groups")
 
-    def main_lines(t: ir.Table, outside_pairs: bool = True) -> ir.Table:
-        """Reasons of lines outside the returned products' lines (no netting there); with
-        ``outside_pairs=False`` of every line, as if no product were returned."""
-        if cand is not None and outside_pairs:
+    def main_lines(t: ir.Table) -> ir.Table:
+        """Reasons of lines outside the returned products' lines (no netting there)."""
+        if cand is not None:
             # the lines of `cand` are the alive lines of the returned pairs: an anti-join on the
             # (small) pairs table with the alive condition, not on the lines' positions (a hash
             # table of every candidate line, probed by every line: 2.5x slower at 100 M lines)
@@ -582,6 +663,14 @@ def clean(
         t, excluded = _product_flags(log, t, rules)
         return _code(t.mutate(_excluded=excluded), rules, excluded, net=False)
 
+    product_counts = None
+    if count_products:
+        with stages("distinct products per customer"):
+            # a hash table of every (customer, product) pair (58 M at 100 M lines): made before the
+            # main pass, while the engine's memory holds no large table, so that the two do not
+            # compete for the memory limit
+            product_counts = eng.materialize(
+                _distinct_products(log, rules, base, cand, pairs if cand is not None else None), "product_counts")
     with stages("main pass: reasons and (order, day) groups"):
         main = main_lines(base)
         main_groups = eng.materialize(_group(eng, main, log, rules), "groups")
@@ -595,7 +684,7 @@ def clean(
         with stages("exact duplicates: compare the candidates on every column"):
             # only the candidates' lines are compared on every column (lines of returned products
             # among them are dropped by main_lines)
-            sub = main_lines(base.semi_join(dup_cand, POS))
+            sub = main_lines(dup_cand)
             duplicates = eng.materialize(_exact_duplicates(eng, sub, log.columns), "dups")
             groups = groups.union(_aligned(_dup_deltas(duplicates, log, rules, cols), cols))
     if cand is not None:
@@ -603,7 +692,7 @@ def clean(
     # the groups stay a union of the main pass's table and the (few) correction rows: every reader
     # aggregates them again anyway (merging them into one table cost a 20-million-row aggregation)
     cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages,
-                  coded=main_lines(base, outside_pairs=False), returned_pairs=pairs if cand is not None else None)
+                  rowwise=base, returned_pairs=pairs if cand is not None else None, product_counts=product_counts)
     with stages("cleaning report"):
         cl.report = _report(cl)
     return cl
@@ -665,13 +754,10 @@ def _report(cl: CleanLog) -> C.CleaningReport:
     g = cl.groups
     rules = cl.rules
     kept = g["_code"] == KEPT
-    by_code = g.group_by("_code").aggregate(rows=g["n"].sum(), units=g["units"].sum()).to_pandas()
-    by_code = by_code.set_index(by_code["_code"].astype(int))
     extra = {c: g[c].sum() for c in ("unknown", "nonpos_kept", "dup_kept") if c in g.columns}
-    tot = g.aggregate(rows_in=g["n"].sum(), **extra).to_pandas().iloc[0]
-    cust = g.filter(g[S.CUSTOMER_ID].notnull())
-    cust = cust.group_by(S.CUSTOMER_ID).aggregate(kept=kept.cast("int64").max())
-    ncust = cust.aggregate(customers_in=cust.count(), customers_kept=cust["kept"].sum()).to_pandas().iloc[0]
+    by_code = g.group_by("_code").aggregate(rows=g["n"].sum(), units=g["units"].sum(), **extra).to_pandas()
+    by_code = by_code.set_index(by_code["_code"].astype(int))
+    tot = by_code[["rows", *extra]].apply(lambda c: pd.to_numeric(c).fillna(0).sum()).rename({"rows": "rows_in"})
     # one pass over the orders: each order's first reason when none of its lines is kept (-1 when one
     # is), and whether several customers share it
     orders = g.group_by(S.ORDER_ID).aggregate(
@@ -680,6 +766,9 @@ def _report(cl: CleanLog) -> C.CleaningReport:
     )
     orders = orders.mutate(lost=(orders["kept"] == 1).ifelse(ibis.literal(-1, "int64"), orders["first"].cast("int64")),
                            shared=(orders["cmin"] != orders["cmax"]).cast("int64"))
+    # kept: the orders table is read twice (the losses below, the customers after the check), which is
+    # cheaper than a pass over the groups by customer and a count of distinct orders per customer
+    orders = cl.engine.materialize(orders.select(S.ORDER_ID, "lost", "shared", "cmin", "cmax"), "orders")
     by_lost = orders.group_by("lost").aggregate(k=orders.count(), shared=orders["shared"].sum()).to_pandas()
     ordr = {"orders_in": int(by_lost["k"].sum()), "orders_kept": int(by_lost.loc[by_lost["lost"] == -1, "k"].sum()),
             "shared": int(pd.to_numeric(by_lost["shared"]).fillna(0).sum())}
@@ -689,6 +778,15 @@ def _report(cl: CleanLog) -> C.CleaningReport:
             f"transactions: {ordr['shared']:,} order id(s) belong to more than one customer; order ids must "
             f"identify one checkout; e.g. (order, lowest and highest customer id):\n{ex[[S.ORDER_ID, 'cmin', 'cmax']].to_string()}"
         )
+    # an order belongs to one customer (checked above), so the customers are those of the orders:
+    # one pass gives the customers in, those kept and each one's kept orders (for the summaries)
+    o = orders.filter(orders["cmin"].notnull())
+    per = o.group_by(o["cmin"].name(S.CUSTOMER_ID)).aggregate(n_orders=(o["lost"] == -1).cast("int64").sum())
+    per = cl.engine.materialize(per, "customer_orders")
+    ncust = per.aggregate(customers_in=per.count(), customers_kept=(per["n_orders"] > 0).cast("int64").sum()
+                          ).to_pandas().iloc[0]
+    cl.kept_orders = per.filter(per["n_orders"] > 0)
+    cl.engine.drop(orders)
     lost_rows = by_lost[by_lost["lost"] >= 0]
     lost = dict(zip(lost_rows["lost"].astype(int), lost_rows["k"].astype(int), strict=True))
     # what netting changed, and the revenue before netting (only the lines of returned products differ)

@@ -37,7 +37,7 @@ from ..data.cleaning import MICRO
 from ..tables import cohorts as CH
 from ..tables import summary as SM
 from ..tables.summary import BTYD_COLUMNS, SEGMENTATION_COLUMNS, CalibrationHoldout
-from .clean import DAY, CleanLog
+from .clean import DAY, CleanLog, customer_aggregates
 
 __all__ = [
     "activity_by_period",
@@ -97,42 +97,41 @@ def _check_end(cl: CleanLog, kept: ir.Table, observation_end: S.DateLike | None)
 
 def _fetch_customers(expr: ir.Table) -> pd.DataFrame:
     """A customer-level table from the engine, indexed by ``customer_id`` as the canonical ``str``
-    and sorted as pandas sorts ``str``, by way of Arrow: ibis's ``to_pandas`` converts dates value by
-    value, and sorting millions of Python strings takes seconds where Arrow's sort of the UTF-8 bytes
-    (the same order: UTF-8 keeps the order of code points) takes a fraction. Integer ids become their
-    digits, as :func:`retention_utils.schema.as_id`; dates come as ``datetime64``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    a = expr.to_pyarrow()
-    i = a.schema.get_field_index(S.CUSTOMER_ID)
-    if pa.types.is_integer(a.schema.field(i).type):  # otherwise text (canonical_lines allows no other)
-        a = a.set_column(i, S.CUSTOMER_ID, pc.cast(a.column(i), pa.string()))
-    a = a.take(pc.sort_indices(a, sort_keys=[(S.CUSTOMER_ID, "ascending")]))
-    df = a.to_pandas(date_as_object=False)
+    and sorted as pandas sorts ``str``. The engine casts the ids to text (integer ids become their
+    digits, as :func:`retention_utils.schema.as_id`) and sorts them (byte order of UTF-8, which is
+    the order of code points, as Python compares ``str``); the rows come by way of Arrow (ibis's
+    ``to_pandas`` converts dates value by value), without the deduplication of equal strings (the
+    ids are unique). At 2.9 M customers: 0.5 s, where Arrow's sort and ``to_pandas`` took 2.5 s.
+    Dates come as ``datetime64``."""
+    ids = expr[S.CUSTOMER_ID].cast("string")
+    a = expr.mutate(**{S.CUSTOMER_ID: ids}).order_by(S.CUSTOMER_ID).to_pyarrow()
+    df = a.to_pandas(date_as_object=False, deduplicate_objects=False)
     df[S.CUSTOMER_ID] = df[S.CUSTOMER_ID].astype(object)
     return df.set_index(S.CUSTOMER_ID)
 
 
-def _customer_aggregates(kept: ir.Table, distinct: ir.Table | None = None) -> pd.DataFrame:
-    """Per customer: first/last ts, distinct orders, revenue; first/last purchase day, purchase days,
-    revenue of the first purchase day and of all days (sums in micro-units, exact); with ``distinct``
-    (:func:`_distinct_products`) also ``distinct_products``. One row per customer (pandas, index
-    ``customer_id`` as ``str``, sorted)."""
-    seg = kept.group_by(S.CUSTOMER_ID).aggregate(
-        first_order_ts=kept["first_ts"].min(), last_order_ts=kept["last_ts"].max(), revenue=kept["units"].sum(),
-        # an order id belongs to one customer (checked by the cleaning report)
-        n_orders=kept[S.ORDER_ID].nunique(),
-    )
-    cd = kept.group_by([S.CUSTOMER_ID, DAY]).aggregate(rev=kept["units"].sum())
-    days = cd.group_by(S.CUSTOMER_ID).aggregate(
-        first_day=cd[DAY].min(), last_day=cd[DAY].max(), n_days=cd.count(), total=cd["rev"].sum(),
-        first_rev=cd["rev"].argmin(cd[DAY]),
-    )
-    t = seg.join(days, S.CUSTOMER_ID)
-    if distinct is not None:
-        t = t.left_join(distinct, S.CUSTOMER_ID).drop(f"{S.CUSTOMER_ID}_right")
+def _customer_aggregates(cl: CleanLog, before: pd.Timestamp | None = None, distinct: bool = True) -> pd.DataFrame:
+    """Per customer, from the kept lines (of days strictly before ``before``): first/last ts, distinct
+    orders, revenue; first/last purchase day, purchase days, revenue of the first purchase day and of
+    all days (sums in micro-units, exact); with ``distinct`` also ``distinct_products``
+    (:func:`_distinct_products`). One row per customer (pandas, index ``customer_id`` as ``str``,
+    sorted). Everything but the order and product counts comes from :meth:`CleanLog.customers`
+    (or, before a cutoff, from :meth:`CleanLog.customer_days`)."""
+    if before is None:
+        t = cl.customers()
+    else:
+        cd = cl.customer_days()
+        t = customer_aggregates(cd.filter(cd[DAY] < _date(before)))
+    if before is None and cl.kept_orders is not None:
+        orders = cl.kept_orders  # counted in the cleaning report's pass over the orders
+    else:  # an order belongs to one customer (checked by the cleaning report)
+        k = cl.kept if before is None else cl.kept.filter(cl.kept[DAY] < _date(before))
+        orders = k.group_by(S.CUSTOMER_ID).aggregate(n_orders=k[S.ORDER_ID].nunique())
+    t = t.join(orders, S.CUSTOMER_ID)
+    if distinct:
+        t = t.left_join(_distinct_products(cl, before), S.CUSTOMER_ID).drop(f"{S.CUSTOMER_ID}_right")
     df = _fetch_customers(t)
+    df["revenue"] = df["total"]
     for c in ("revenue", "total", "first_rev"):  # micro-units: exact sums, then currency
         df[c] = df[c].astype("float64") / MICRO
     return df
@@ -141,9 +140,8 @@ def _customer_aggregates(kept: ir.Table, distinct: ir.Table | None = None) -> pd
 def _distinct_products(cl: CleanLog, before: pd.Timestamp | None = None) -> ir.Table:
     """Distinct ``product_id`` per customer among the clean lines (of days strictly before ``before``):
     the segmentation summary's ``distinct_products``; a table ``customer_id``, ``distinct_products``
-    (from :meth:`CleanLog.kept_pairs <retention_utils.engines.clean.CleanLog.kept_pairs>`)."""
-    p = cl.kept_pairs(before)
-    return p.group_by(S.CUSTOMER_ID).aggregate(distinct_products=p.count())
+    (:meth:`CleanLog.distinct_products <retention_utils.engines.clean.CleanLog.distinct_products>`)."""
+    return cl.distinct_products(before)
 
 
 def _summaries(agg: pd.DataFrame, end: pd.Timestamp, time_unit: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -171,7 +169,7 @@ def segmentation_summary(cl: CleanLog, observation_end: S.DateLike | None = None
     dtypes, sorted ``customer_id`` index of ``str``). Raises ``ValueError`` for lines after
     ``observation_end``."""
     end = _check_end(cl, cl.kept, observation_end)
-    return _summaries(_customer_aggregates(cl.kept, _distinct_products(cl)), end, "days")[0]
+    return _summaries(_customer_aggregates(cl), end, "days")[0]
 
 
 def btyd_summary(cl: CleanLog, observation_end: S.DateLike | None = None, time_unit: str = "days") -> pd.DataFrame:
@@ -179,7 +177,7 @@ def btyd_summary(cl: CleanLog, observation_end: S.DateLike | None = None, time_u
     Hardie & Lee 2005: same-day orders merged; ``time_unit`` ``"days"`` or ``"weeks"``)."""
     S.time_unit_days(time_unit)
     end = _check_end(cl, cl.kept, observation_end)
-    return _summaries(_customer_aggregates(cl.kept), end, time_unit)[1]
+    return _summaries(_customer_aggregates(cl, distinct=False), end, time_unit)[1]
 
 
 def customer_summary(cl: CleanLog, observation_end: S.DateLike | None = None, time_unit: str = "days") -> pd.DataFrame:
@@ -190,7 +188,7 @@ def customer_summary(cl: CleanLog, observation_end: S.DateLike | None = None, ti
     """
     S.time_unit_days(time_unit)
     end = _check_end(cl, cl.kept, observation_end)
-    seg, btyd = _summaries(_customer_aggregates(cl.kept, _distinct_products(cl)), end, time_unit)
+    seg, btyd = _summaries(_customer_aggregates(cl), end, time_unit)
     return pd.concat([seg, btyd], axis=1)  # one index: both come from the same aggregates
 
 
@@ -215,7 +213,7 @@ def calibration_holdout_split(
     cal = k.filter(k[DAY] < _date(cut))
     if int(cal.count().execute()) == 0:
         raise ValueError(f"no transactions before the cutoff {cut.date()}")
-    seg, btyd = _summaries(_customer_aggregates(cal, _distinct_products(cl, cut)), cut - S.DAY, time_unit)
+    seg, btyd = _summaries(_customer_aggregates(cl, cut), cut - S.DAY, time_unit)
     summary = pd.concat([seg, btyd], axis=1)
     hold = k.filter((k[DAY] >= _date(cut)) & (k[DAY] <= _date(end)))
     n_after = k.filter(k[DAY] > _date(end))["n"].sum().execute()
@@ -254,8 +252,8 @@ def cohort_retention(
     CH.check_cohort_options(period, partial)
     lo, hi = CH.activity_window(*_data_days(cl), start, end)
     k = cl.kept
-    cust = k.group_by(S.CUSTOMER_ID).aggregate(first=k["first_ts"].min())
-    cust = cust.mutate(cohort=cust["first"].date().truncate(_TRUNC[period]))
+    cust = cl.customers()
+    cust = cust.select(S.CUSTOMER_ID, cohort=cust["first_day"].truncate(_TRUNC[period]))
     sizes = cust.group_by("cohort").aggregate(k=cust.count()).to_pandas()
     w = k.filter((k[DAY] >= _date(lo)) & (k[DAY] <= _date(hi)))
     act = w.select(S.CUSTOMER_ID, p=w[DAY].truncate(_TRUNC[period])).distinct()
@@ -330,8 +328,7 @@ def inter_purchase_histogram(cl: CleanLog) -> pd.Series:
     """Days between consecutive purchase days of the same customer (same-day orders merged), counted:
     index gap in days (int, ascending), values the number of repeat purchase days with that gap. The
     ``value_counts`` of :func:`retention_utils.tables.eda.inter_purchase_days`."""
-    k = cl.kept
-    cd = k.select(S.CUSTOMER_ID, DAY).distinct()
+    cd = cl.kept.select(S.CUSTOMER_ID, DAY).distinct()
     w = ibis.window(group_by=S.CUSTOMER_ID, order_by=DAY)
     cd = cd.mutate(prev=cd[DAY].lag().over(w))
     gaps = cd.filter(cd["prev"].notnull())
@@ -347,10 +344,13 @@ def repeat_purchase_rate(cl: CleanLog, by: str = "orders") -> float:
     distinct orders (``by="orders"``) or purchase days (``by="days"``)."""
     if by not in ("orders", "days"):
         raise ValueError(f"by must be 'orders' or 'days', not {by!r}")
-    k = cl.kept
-    key = S.ORDER_ID if by == "orders" else DAY
-    per = k.select(S.CUSTOMER_ID, key).distinct()
-    per = per.group_by(S.CUSTOMER_ID).aggregate(m=per.count())
+    if by == "orders" and cl.kept_orders is not None:
+        per = cl.kept_orders.select(S.CUSTOMER_ID, m=cl.kept_orders["n_orders"])
+    else:
+        k = cl.kept
+        key = S.ORDER_ID if by == "orders" else DAY
+        per = k.select(S.CUSTOMER_ID, key).distinct()
+        per = per.group_by(S.CUSTOMER_ID).aggregate(m=per.count())
     r = per.aggregate(rep=(per["m"] >= 2).cast("int64").sum(), n=per.count()).to_pandas().iloc[0]
     return float(int(r["rep"]) / int(r["n"]))
 
@@ -462,9 +462,8 @@ def btyd_triples(cl: CleanLog, observation_end: S.DateLike | None = None, time_u
     numbers, so ``fit(frequency, recency, T, weights=n)`` gives the estimates of the fit on every
     customer (tested) from a table of thousands of rows instead of millions; computed on the engine."""
     unit = S.time_unit_days(time_unit)
-    k = cl.kept
-    end = _check_end(cl, k, observation_end)
-    cd = k.select(S.CUSTOMER_ID, DAY).distinct()
+    end = _check_end(cl, cl.kept, observation_end)
+    cd = cl.kept.select(S.CUSTOMER_ID, DAY).distinct()
     per = cd.group_by(S.CUSTOMER_ID).aggregate(first=cd[DAY].min(), last=cd[DAY].max(), m=cd.count())
     per = per.select(
         frequency=per["m"] - 1,
