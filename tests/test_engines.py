@@ -312,6 +312,10 @@ def test_distinct_products_with_returns_departments_and_outliers(duck):
     cal = T.calibration_holdout_split(cl, "2023-01-03").summary["distinct_products"]
     assert cal.to_dict() == {"c": 1, "d": 1, "e": 1}  # a's p lines of Jan 2 are cancelled later
     pd.testing.assert_series_equal(cal, SM.calibration_holdout_split(clean_df, "2023-01-03").summary["distinct_products"])
+    # counted when the summary asks for it instead of during cleaning: the same
+    lazy = clean(read_log(duck, tx, products), rules, "2023-01-01", "2023-01-31", count_products=False)
+    assert lazy.product_counts is None
+    pd.testing.assert_series_equal(T.customer_summary(lazy, "2023-01-31")["distinct_products"], got)
 
 
 def test_exact_duplicates_in_triples_and_pairs_equal_pandas(duck):
