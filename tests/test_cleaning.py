@@ -158,3 +158,23 @@ def test_sub_cent_revenue_books_exactly():
 def test_config_values_of_the_wrong_type_refused(bad):
     with pytest.raises(ValueError, match=list(bad)[0]):
         CleaningRules.from_config(bad)
+
+
+def test_return_with_a_positive_revenue_is_refused_with_what_to_do():
+    """A refund recorded as a positive amount (quantity -1, revenue +1) could not be netted and add
+    up (the report did not reconcile: 5.00 in, 3.00 kept, 0.00 removed); it stops the cleaning with
+    the two ways out, and each of them works. Outside the window or without a customer it is not
+    netted, so it is not an error there."""
+    rows = [("a", "o1", "2023-01-02 10:00", "p", 2.0, 4.0), ("a", "o2", "2023-01-03 10:00", "p", -1.0, 1.0)]
+    tx = make_tx(rows)
+    with pytest.raises(ValueError, match=r"1 return line\(s\) with a positive revenue.*net_returns: false"):
+        clean_transactions(tx, None, None, "2023-01-01", "2023-01-31")
+    _, report = clean_transactions(tx, None, {"net_returns": False}, "2023-01-01", "2023-01-31")
+    assert report.reconciles() and report.removed.loc["non_positive", "rows"] == 1 and report.rows_kept == 1
+    fixed = tx.assign(revenue=tx["revenue"].where(tx["quantity"] >= 0, -tx["revenue"].abs()))
+    _, report = clean_transactions(fixed, None, None, "2023-01-01", "2023-01-31")
+    assert report.removed.loc["return_netted", "rows"] == 1 and report.revenue_kept == 3.0
+    _, report = clean_transactions(tx, None, None, "2023-01-01", "2023-01-02")  # the return is outside
+    assert report.rows_kept == 1
+    nobody = make_tx([rows[0], (None, "o2", "2023-01-03 10:00", "p", -1.0, 1.0)])
+    assert clean_transactions(nobody, None, None, "2023-01-01", "2023-01-31")[1].rows_kept == 1

@@ -381,6 +381,17 @@ def test_engine_validation_errors(duck):
         T.customer_summary(cl, time_unit="months")
 
 
+def test_return_with_a_positive_revenue_is_refused_as_in_pandas(duck):
+    rows = [("a", "o1", "2023-01-02 10:00", "p", 2.0, 4.0), ("a", "o2", "2023-01-03 10:00", "p", -1.0, 1.0),
+            (None, "o3", "2023-01-03 10:00", "p", -1.0, 1.0)]  # no customer: not counted
+    tx = make_tx(rows)
+    with pytest.raises(ValueError, match=r"1 return line\(s\) with a positive revenue.*net_returns: false"):
+        clean(read_log(duck, tx), None, "2023-01-01", "2023-01-31")
+    rules = {"net_returns": False}
+    _, report = clean_transactions(tx, None, rules, "2023-01-01", "2023-01-31")
+    assert_reports_equal(report, clean(read_log(duck, tx), rules, "2023-01-01", "2023-01-31").report)
+
+
 def test_parquet_source_errors(duck, tmp_path):
     with pytest.raises(FileNotFoundError, match="no parquet file"):
         read_log(duck, tmp_path / "nothing")

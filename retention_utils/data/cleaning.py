@@ -9,7 +9,9 @@ by the later ones, so each removed row has exactly one reason.
    one-day stub of 2018-01-01 at the end of The Complete Journey). Applied before returns are netted,
    so a return after the window never changes a sale inside it (no look-ahead).
 4. Returns (a line with negative quantity or negative revenue) are netted against the *latest*
-   earlier (or same-time) sale line of the same customer and product still open:
+   earlier (or same-time) sale line of the same customer and product still open. A line with a
+   negative quantity and a positive revenue (a refund recorded as a positive amount) stops the
+   cleaning with an error saying what to do: its amount could not be netted and still add up.
 
    * ``cancellation`` / ``cancelled_sale``: the return has the sale's full quantity and amount (the
      80,995-unit cancellation of a sale minutes earlier): both lines are removed, their revenues
@@ -323,6 +325,24 @@ def _net_returns(
     return masks, qty, units
 
 
+RETURN_SIGN_HINT = (
+    "a return (negative quantity) must carry a negative or zero revenue: its refund is netted against "
+    "a sale, and a positive amount cannot be. If your export records refunds as positive amounts, "
+    "negate the revenue of the lines with a negative quantity before loading; or set cleaning: "
+    "net_returns: false (nothing is netted: such lines are then removed as non_positive, or kept and "
+    "flagged with drop_non_positive: false)"
+)
+
+
+def _check_return_signs(tx: pd.DataFrame, in_scope: np.ndarray) -> None:
+    """``ValueError`` when a line netting would see (``in_scope``: a customer id, inside the window)
+    has a negative quantity and a positive revenue (:data:`RETURN_SIGN_HINT`)."""
+    bad = in_scope & (tx[S.QUANTITY].to_numpy() < 0) & (tx[S.REVENUE].to_numpy() > 0)
+    if bad.any():
+        raise ValueError(f"transactions: {int(bad.sum()):,} return line(s) with a positive revenue; "
+                         f"{RETURN_SIGN_HINT}. E.g.:\n{tx.loc[bad].head(S.EXAMPLE_ROWS).to_string()}")
+
+
 def clean_transactions(
     tx: pd.DataFrame,
     products: pd.DataFrame | None = None,
@@ -349,7 +369,9 @@ def clean_transactions(
     Raises
     ------
     ValueError : ``exclude_departments`` given without a products table with a ``department`` column;
-        ``start`` after ``end``; revenue totals beyond 9e12.
+        ``start`` after ``end``; revenue totals beyond 9e12; with ``net_returns``, a line inside the
+        window with a customer id, a negative quantity and a positive revenue (a refund recorded as a
+        positive amount: :data:`RETURN_SIGN_HINT` says what to do).
     SchemaError : ``tx`` lacks canonical columns; a window bound string is ambiguous.
     """
     if not isinstance(rules, CleaningRules):
@@ -390,6 +412,7 @@ def clean_transactions(
     assign("outside_window", outside)
     changed_rows = np.zeros(n, bool)
     if rules.net_returns:
+        _check_return_signs(tx, (outside | tx[S.CUSTOMER_ID].isna().to_numpy()) == 0)
         masks, qty, units = _net_returns(tx, reason == 0, units)
         for name in ("cancellation", "cancelled_sale", "return_netted", "unmatched_return"):
             assign(name, masks[name])

@@ -588,7 +588,8 @@ def clean(
     Raises
     ------
     ValueError : ``exclude_departments`` without a products table with a ``department`` column;
-        ``start`` after ``end``; revenue totals beyond 9e12.
+        ``start`` after ``end``; revenue totals beyond 9e12; with ``net_returns``, a return line
+        (negative quantity) with a positive revenue, as the pandas path.
     SchemaError : validation failures (missing ids, timestamps or amounts; an order id used by
         several customers), with example rows.
     """
@@ -627,7 +628,17 @@ def clean(
     if rules.net_returns:
         with stages("returns: gather the lines of returned products"):
             alive = base.filter(~base["_null"] & ~base["_out"])
-            pairs = eng.materialize(alive.filter(alive["_neg"]).select(*key).distinct(), "pairs")
+            neg = alive.filter(alive["_neg"])
+            # with the pairs, the returns that carry a positive revenue (an error, as in pandas)
+            pairs = eng.materialize(neg.group_by(key).aggregate(
+                _bad=((neg[S.QUANTITY] < 0) & (neg[S.REVENUE] > 0)).cast("int64").sum()), "pairs")
+            n_bad = pairs["_bad"].sum().execute()
+            if not pd.isna(n_bad) and int(n_bad):
+                bad = alive.filter((alive[S.QUANTITY] < 0) & (alive[S.REVENUE] > 0))
+                ex = bad.order_by(POS).limit(S.EXAMPLE_ROWS).select(*log.columns).to_pandas()
+                raise ValueError(f"transactions: {int(n_bad):,} return line(s) with a positive revenue; "
+                                 f"{C.RETURN_SIGN_HINT}. E.g.:\n{ex.to_string()}")
+            pairs = pairs.select(*key)
             if int(pairs.count().execute()) == 0:
                 pairs = None
             else:
