@@ -334,13 +334,19 @@ RETURN_SIGN_HINT = (
 )
 
 
+def return_sign_error(n: int, examples: pd.DataFrame) -> ValueError:
+    """The error for ``n`` return lines with a positive revenue (``examples``: the first of them), one
+    text for the pandas path and the engines."""
+    return ValueError(f"transactions: {n:,} return line(s) with a positive revenue; {RETURN_SIGN_HINT}. "
+                      f"E.g.:\n{examples.head(S.EXAMPLE_ROWS).to_string()}")
+
+
 def _check_return_signs(tx: pd.DataFrame, in_scope: np.ndarray) -> None:
-    """``ValueError`` when a line netting would see (``in_scope``: a customer id, inside the window)
-    has a negative quantity and a positive revenue (:data:`RETURN_SIGN_HINT`)."""
+    """:func:`return_sign_error` when a line netting would see (``in_scope``: a customer id, inside
+    the window) has a negative quantity and a positive revenue."""
     bad = in_scope & (tx[S.QUANTITY].to_numpy() < 0) & (tx[S.REVENUE].to_numpy() > 0)
     if bad.any():
-        raise ValueError(f"transactions: {int(bad.sum()):,} return line(s) with a positive revenue; "
-                         f"{RETURN_SIGN_HINT}. E.g.:\n{tx.loc[bad].head(S.EXAMPLE_ROWS).to_string()}")
+        raise return_sign_error(int(bad.sum()), tx.loc[bad])
 
 
 def clean_transactions(
@@ -412,7 +418,7 @@ def clean_transactions(
     assign("outside_window", outside)
     changed_rows = np.zeros(n, bool)
     if rules.net_returns:
-        _check_return_signs(tx, (outside | tx[S.CUSTOMER_ID].isna().to_numpy()) == 0)
+        _check_return_signs(tx, ~(outside | tx[S.CUSTOMER_ID].isna().to_numpy()))
         masks, qty, units = _net_returns(tx, reason == 0, units)
         for name in ("cancellation", "cancelled_sale", "return_netted", "unmatched_return"):
             assign(name, masks[name])

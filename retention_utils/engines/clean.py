@@ -636,8 +636,7 @@ def clean(
             if not pd.isna(n_bad) and int(n_bad):
                 bad = alive.filter((alive[S.QUANTITY] < 0) & (alive[S.REVENUE] > 0))
                 ex = bad.order_by(POS).limit(S.EXAMPLE_ROWS).select(*log.columns).to_pandas()
-                raise ValueError(f"transactions: {int(n_bad):,} return line(s) with a positive revenue; "
-                                 f"{C.RETURN_SIGN_HINT}. E.g.:\n{ex.to_string()}")
+                raise C.return_sign_error(int(n_bad), ex)
             pairs = pairs.select(*key)
             if int(pairs.count().execute()) == 0:
                 pairs = None

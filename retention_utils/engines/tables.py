@@ -114,7 +114,7 @@ def _customer_aggregates(cl: CleanLog, before: pd.Timestamp | None = None, disti
     """Per customer, from the kept lines (of days strictly before ``before``): first/last ts, distinct
     orders, revenue; first/last purchase day, purchase days, revenue of the first purchase day and of
     all days (sums in micro-units, exact); with ``distinct`` also ``distinct_products``
-    (:func:`_distinct_products`). One row per customer (pandas, index ``customer_id`` as ``str``,
+    (:meth:`CleanLog.distinct_products <retention_utils.engines.clean.CleanLog.distinct_products>`). One row per customer (pandas, index ``customer_id`` as ``str``,
     sorted). Everything but the order and product counts comes from :meth:`CleanLog.customers`
     (or, before a cutoff, from :meth:`CleanLog.customer_days`)."""
     if before is None:
@@ -129,19 +129,12 @@ def _customer_aggregates(cl: CleanLog, before: pd.Timestamp | None = None, disti
         orders = k.group_by(S.CUSTOMER_ID).aggregate(n_orders=k[S.ORDER_ID].nunique())
     t = t.join(orders, S.CUSTOMER_ID)
     if distinct:
-        t = t.left_join(_distinct_products(cl, before), S.CUSTOMER_ID).drop(f"{S.CUSTOMER_ID}_right")
+        t = t.left_join(cl.distinct_products(before), S.CUSTOMER_ID).drop(f"{S.CUSTOMER_ID}_right")
     df = _fetch_customers(t)
     df["revenue"] = df["total"]
     for c in ("revenue", "total", "first_rev"):  # micro-units: exact sums, then currency
         df[c] = df[c].astype("float64") / MICRO
     return df
-
-
-def _distinct_products(cl: CleanLog, before: pd.Timestamp | None = None) -> ir.Table:
-    """Distinct ``product_id`` per customer among the clean lines (of days strictly before ``before``):
-    the segmentation summary's ``distinct_products``; a table ``customer_id``, ``distinct_products``
-    (:meth:`CleanLog.distinct_products <retention_utils.engines.clean.CleanLog.distinct_products>`)."""
-    return cl.distinct_products(before)
 
 
 def _summaries(agg: pd.DataFrame, end: pd.Timestamp, time_unit: str) -> tuple[pd.DataFrame, pd.DataFrame]:
