@@ -476,3 +476,32 @@ def test_drop_frees_a_materialized_table():
         assert [n.split("_")[0] for n in names()] == ["x", "y"]
         eng.drop(t, None)
         assert [n.split("_")[0] for n in names()] == ["y"] and u.count().execute() == 3
+
+
+def test_build_on_right_turns_one_optimizer_off_and_restores_the_setting():
+    """The semi-join of the lines with the returned pairs runs with DuckDB's build-side choice off; the
+    connection's own setting (here one optimizer already off) is back afterwards, also after an error."""
+    with B.connect("duckdb", threads=1, memory_limit="1GB") as eng:
+        def setting():
+            return eng.con.con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
+
+        eng.con.raw_sql("SET disabled_optimizers = 'top_n'")
+        with eng.build_on_right():
+            assert sorted(setting().split(",")) == ["build_side_probe_side", "top_n"]
+        assert setting() == "top_n"
+        with pytest.raises(RuntimeError, match="inside"), eng.build_on_right():
+            raise RuntimeError("inside")
+        assert setting() == "top_n"
+
+
+def test_sum_int_is_the_exact_int64_sum_near_the_validated_bound():
+    """``Engine.sum_int`` keeps a 64-bit state: at the bound validate() allows (9e18 micro-units in all)
+    it is still the exact integer sum, per group, with nulls skipped."""
+    import ibis
+
+    big = 3 * 10**18
+    df = pd.DataFrame({"g": [1, 1, 1, 2, 2], "x": pd.array([big, big, big - 7, -5, None], dtype="Int64")})
+    with B.connect("duckdb", threads=1, memory_limit="1GB") as eng:
+        t = ibis.memtable(df)
+        got = eng.con.execute(t.group_by("g").aggregate(s=eng.sum_int(t["x"])).order_by("g"))
+    assert got["s"].tolist() == [9 * 10**18 - 7, -5] and str(got["s"].dtype) == "int64"

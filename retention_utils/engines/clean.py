@@ -146,10 +146,8 @@ def _window(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | N
     return lo, hi
 
 
-def _base(log: TransactionLog, window: tuple[pd.Timestamp | None, pd.Timestamp | None]) -> ir.Table:
-    """Row-wise flags: revenue micro-units, null customer, outside the window, negative, day."""
-    t = log.lines
-    eng = log.engine
+def _outside(t: ir.Table, window: tuple[pd.Timestamp | None, pd.Timestamp | None]) -> Any:
+    """True for a line whose time is outside the observation window (days inclusive)."""
     ts = t[S.ORDER_TS]
     lo, hi = window
     outside = ibis.literal(False)
@@ -157,13 +155,24 @@ def _base(log: TransactionLog, window: tuple[pd.Timestamp | None, pd.Timestamp |
         outside = outside | (ts < ibis.timestamp(lo.to_pydatetime()))
     if hi is not None:
         outside = outside | (ts >= ibis.timestamp((hi + S.DAY).to_pydatetime()))
+    return outside
+
+
+def _flags(eng: Engine, t: ir.Table, window: tuple[pd.Timestamp | None, pd.Timestamp | None]) -> ir.Table:
+    """Row-wise flags of lines ``t`` (canonical columns + ``_pos``): revenue micro-units, null
+    customer, outside the window, negative, day."""
     return t.mutate(
         _units=eng.round_even(t[S.REVENUE] * C.MICRO).cast("int64"),
         _null=t[S.CUSTOMER_ID].isnull(),
-        _out=outside,
+        _out=_outside(t, window),
         _neg=(t[S.QUANTITY] < 0) | (t[S.REVENUE] < 0),
-        **{DAY: ts.date()},
+        **{DAY: t[S.ORDER_TS].date()},
     )
+
+
+def _base(log: TransactionLog, window: tuple[pd.Timestamp | None, pd.Timestamp | None]) -> ir.Table:
+    """Every line with its row-wise flags (:func:`_flags`)."""
+    return _flags(log.engine, log.lines, window)
 
 
 def _dup_marked(t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
@@ -424,16 +433,18 @@ def _group(eng: Engine, t: ir.Table, log: TransactionLog, rules: C.CleaningRules
     kept = t["_code"] == KEPT
     aggs: dict[str, Any] = {
         "n": t.count(),
-        "units": t["_units2"].sum().cast("int64"),  # below 9e18 micro-units (checked by validate)
+        # 64-bit states (sums below 9e18 micro-units, checked by validate; counts): the 128-bit
+        # state of a plain integer sum made the table of 24 M groups spill at 100 M lines
+        "units": eng.sum_int(t["_units2"]),
         "first_ts": t[S.ORDER_TS].min(),
         "last_ts": t[S.ORDER_TS].max(),
     }
     if log.products is not None:
-        aggs["unknown"] = (~t["_known"] & t["_code"].isin(_AFTER_NETTING)).cast("int64").sum().cast("int64")
+        aggs["unknown"] = t.count(where=~t["_known"] & t["_code"].isin(_AFTER_NETTING))
     if not rules.drop_non_positive:
-        aggs["nonpos_kept"] = (kept & t["_nonpos"]).cast("int64").sum()
+        aggs["nonpos_kept"] = t.count(where=kept & t["_nonpos"])
     if not rules.drop_exact_duplicates:
-        aggs["dup_kept"] = (t["_dup"] & ~t["_null"]).cast("int64").sum()
+        aggs["dup_kept"] = t.count(where=t["_dup"] & ~t["_null"])
     return t.group_by([S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID]).aggregate(**aggs)
 
 
@@ -607,26 +618,21 @@ def clean(
     cols = _group_columns(log, rules)
     with stages("exact duplicates: lines sharing a row hash"):
         # identical lines share their row hash (order id included): one count of the hashes of every
-        # line, kept where a hash has several lines (few: duplicates and the rare collisions), and
-        # the lines of those hashes looked up. First of all the passes: its hash table is the
-        # largest, and nothing else is kept in memory yet. A count alone keeps that table within
-        # the memory limit at 100 M lines (with the lowest and highest position per hash as well,
-        # 2 GB spilled to disk and the pass took 1.6x as long)
-        live = base.filter(~base["_null"])
-        keyed = live.mutate(_h=eng.row_hash(live[S.ORDER_ID], live[S.ORDER_TS], live[S.PRODUCT_ID],
-                                            live[S.QUANTITY], live[S.REVENUE]))
+        # line, kept where a hash has several lines (few: duplicates and the rare collisions); their
+        # lines are gathered below. First of all the passes: its hash table is the largest, and
+        # nothing else is kept in memory yet. A count alone keeps that table within the memory limit
+        # at 100 M lines (with the lowest and highest position per hash as well, 2 GB spilled to
+        # disk and the pass took 1.6x as long)
+        raw = log.lines
+        keyed = raw.filter(raw[S.CUSTOMER_ID].notnull())
+        keyed = keyed.mutate(_h=eng.row_hash(keyed[S.ORDER_ID], keyed[S.ORDER_TS], keyed[S.PRODUCT_ID],
+                                             keyed[S.QUANTITY], keyed[S.REVENUE]))
         rep = keyed.group_by("_h").aggregate(_k=keyed.count())
         rep = eng.materialize(rep.filter(rep["_k"] > 1).select("_h"), "dup_keys")
         n_keys = int(rep.count().execute())
         stages.counts["row hashes with several lines"] = n_keys
-        dup_cand = None
-        if n_keys:
-            # lines that only collide are candidates too: all are compared on every column below.
-            # Kept whole (few), so that comparison needs no other pass over the lines
-            dup_cand = eng.materialize(keyed.semi_join(rep, "_h").drop("_h"), "dup_candidates")
-        eng.drop(rep)
     if rules.net_returns:
-        with stages("returns: gather the lines of returned products"):
+        with stages("returns: the returned (customer, product) pairs"):
             alive = base.filter(~base["_null"] & ~base["_out"])
             neg = alive.filter(alive["_neg"])
             # with the pairs, the returns that carry a positive revenue (an error, as in pandas)
@@ -640,12 +646,27 @@ def clean(
             pairs = pairs.select(*key)
             if int(pairs.count().execute()) == 0:
                 pairs = None
-            else:
-                first = eng.materialize(alive.semi_join(pairs, key), "cand")
+    dup_cand = None
+    if n_keys or pairs is not None:
+        with stages("gather the lines of repeated hashes and of returned pairs"):
+            # the lines whose hash is repeated (lines that only collide are candidates too: all are
+            # compared on every column later), and the alive lines of the returned pairs: each a
+            # semi-join of the raw lines, the flags computed on the lines found only (DuckDB does
+            # not move the projections of every line past a join: 4.4 and 6.1 s at 100 M lines
+            # with the flags computed first). One pass for both, by two left joins, was 3x slower
+            # (DuckDB built its hash table on the lines' side)
+            if n_keys:
+                dup_cand = eng.materialize(_flags(eng, keyed.semi_join(rep, "_h").drop("_h"), window),
+                                           "dup_candidates")
+            if pairs is not None:
+                lines = raw.filter(raw[S.CUSTOMER_ID].notnull() & ~_outside(raw, window))
+                with eng.build_on_right():  # else DuckDB builds on the filtered lines: 19 s, not 5
+                    first = eng.materialize(_flags(eng, lines.semi_join(pairs, key), window), "cand")
                 dups_c = _exact_duplicate_positions(eng, first, log.columns)
                 cand = first.left_join(dups_c.select(POS, _isdup=ibis.literal(True)), POS).drop(f"{POS}_right")
                 cand = eng.materialize(cand.mutate(_dup=cand["_isdup"].fill_null(False)).drop("_isdup"), "cand_marked")
                 eng.drop(first)
+    eng.drop(rep)
     if cand is not None:
         netting = _netting(eng, cand, rules, stages)
         with stages("returns: reasons of those lines"):
@@ -660,7 +681,6 @@ def clean(
                     "_code", "_nonpos"]
             cand = eng.materialize(c.select(*dict.fromkeys(keep)), "cand_reasons")
             eng.drop(marked, netting)
-            cand_groups = eng.materialize(_aligned(_group(eng, cand, log, rules), cols), "cand_groups")
 
     def main_lines(t: ir.Table) -> ir.Table:
         """Reasons of lines outside the returned products' lines (no netting there)."""
@@ -684,7 +704,15 @@ def clean(
                 _distinct_products(log, rules, base, cand, pairs if cand is not None else None), "product_counts")
     with stages("main pass: reasons and (order, day) groups"):
         main = main_lines(base)
-        main_groups = eng.materialize(_group(eng, main, log, rules), "groups")
+        lines = main
+        if cand is not None:
+            # the returned pairs' lines join the others before the aggregation: their orders are
+            # mostly orders of other lines too (5.8 M groups of their own from 6.6 M lines, at
+            # 100 M lines), so every reader of the groups reads that many rows fewer
+            need = [S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, "_units2", S.ORDER_TS, "_known", "_nonpos", "_dup", "_null"]
+            need = [c for c in need if c in main.columns and c in cand.columns]
+            lines = _aligned(main, need).union(_aligned(cand, need))
+        main_groups = eng.materialize(_group(eng, lines, log, rules), "groups")
     duplicates = None
     groups = _aligned(main_groups, cols)
     if dup_cand is not None:
@@ -698,8 +726,6 @@ def clean(
             sub = main_lines(dup_cand)
             duplicates = eng.materialize(_exact_duplicates(eng, sub, log.columns), "dups")
             groups = groups.union(_aligned(_dup_deltas(duplicates, log, rules, cols), cols))
-    if cand is not None:
-        groups = groups.union(_aligned(cand_groups, cols))
     # the groups stay a union of the main pass's table and the (few) correction rows: every reader
     # aggregates them again anyway (merging them into one table cost a 20-million-row aggregation)
     cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages,
@@ -757,7 +783,7 @@ def _netting(eng: Engine, cand: ir.Table, rules: C.CleaningRules, stages: Stages
     out = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
     with stages("returns: keep the netting"):
         kept = eng.materialize(out, "netting")
-        eng.drop(n_ret)
+        eng.drop(n_ret, *parts[1:])  # the pandas part's table is in `kept` now
         return kept
 
 
