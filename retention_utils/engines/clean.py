@@ -20,10 +20,11 @@ memory. How each rule is evaluated at scale:
   the returned quantity and amount, else unmatched); pairs with several returns, whose outcome
   depends on the order the returns consume the sales, are pulled to pandas and netted by the very
   function the pandas path uses (``cleaning._net_returns``), lines ordered by input position.
-* The report comes from one aggregation of the lines into (order, day, reason, customer) groups,
-  kept by the engine (DuckDB temporary table / persisted Spark DataFrame) together with the few
-  correction rows (duplicates moved, netted lines), as a union that every reader sums; the
-  customer-level tables of :mod:`.tables` start from the same groups.
+* The report comes from one aggregation of the lines (the returned pairs' lines with their netted
+  reasons among them) into (order, day, reason, customer) groups, kept by the engine (DuckDB
+  temporary table / persisted Spark DataFrame) together with the few correction rows that move
+  exact duplicates, as a union that every reader sums; the customer-level tables of :mod:`.tables`
+  start from the same groups.
 
 Revenue is booked in integer micro-units with round-half-to-even (``numpy.round``), so the report's
 rows and revenue units equal the pandas report exactly.
