@@ -505,3 +505,35 @@ def test_sum_int_is_the_exact_int64_sum_near_the_validated_bound():
         t = ibis.memtable(df)
         got = eng.con.execute(t.group_by("g").aggregate(s=eng.sum_int(t["x"])).order_by("g"))
     assert got["s"].tolist() == [9 * 10**18 - 7, -5] and str(got["s"].dtype) == "int64"
+
+
+def test_a_return_worth_nothing_reduces_its_sale_on_both_paths(duck):
+    """A return of revenue 0 nets a unit off its sale (return_netted) without changing any revenue: the
+    clean sale has quantity 1 on both paths, with or without another customer's revenue-changing return
+    (pandas wrote the reduced quantities only when some revenue had changed: found by fuzzing)."""
+    rows = [("a", "o1", "2023-01-02 10:00", "p", 2.0, 10.0), ("a", "o2", "2023-01-03 10:00", "p", -1.0, 0.0)]
+    other = [("b", "o3", "2023-01-02 10:00", "q", 2.0, 4.0), ("b", "o4", "2023-01-03 10:00", "q", -1.0, -2.0)]
+    for case in (rows, rows + other):
+        tx = make_tx(case)
+        clean_df, report = clean_transactions(tx)
+        cl = clean(read_log(duck, tx))
+        assert_reports_equal(report, cl.report)
+        assert clean_df.loc[clean_df[S.ORDER_ID] == "o1", S.QUANTITY].tolist() == [1.0]
+        got = cl.lines().to_pandas()
+        assert got.loc[got[S.ORDER_ID] == "o1", S.QUANTITY].tolist() == [1.0]
+        assert E.overview(clean_df)["units"] == T.overview(cl)["units"] == (1.0 if case is rows else 2.0)
+
+
+def test_nothing_kept_raises_the_empty_table_error_as_pandas(duck):
+    """When the rules keep no line, the engine's summaries, overview and repeat rate raise the pandas
+    path's SchemaError (they returned an empty frame or failed with a TypeError)."""
+    tx = make_tx([("a", "o1", "2023-01-02 10:00", "p", 1.0, 0.0)])
+    rules = {"drop_non_positive": True}
+    clean_df, _ = clean_transactions(tx, None, rules)
+    cl = clean(read_log(duck, tx), rules, None, "2023-01-31")
+    with pytest.raises(S.SchemaError, match="empty"):
+        SM.customer_summary(clean_df, "2023-01-31")
+    for f in (lambda: T.customer_summary(cl, "2023-01-31"), lambda: T.segmentation_summary(cl, "2023-01-31"),
+              lambda: T.btyd_summary(cl), lambda: T.overview(cl), lambda: T.repeat_purchase_rate(cl)):
+        with pytest.raises(S.SchemaError, match="the table is empty"):
+            f()

@@ -462,7 +462,9 @@ def clean_transactions(
 
     clean = tx.take(np.flatnonzero(keep))  # a new frame (take copies), not a view of tx
     clean.index = pd.RangeIndex(len(clean))
-    if changed_rows.any():
+    # a return of 0 micro-units reduces its sale's quantity without changing any revenue: the
+    # quantities are written whenever one of them changed (they were only when a revenue changed)
+    if changed_rows.any() or (qty[keep] != clean[S.QUANTITY].to_numpy()).any():
         clean[S.QUANTITY] = qty[keep]
         clean[S.REVENUE] = np.where(changed_rows[keep], units[keep] / MICRO, clean[S.REVENUE].to_numpy())
     report = CleaningReport(

@@ -210,7 +210,11 @@ class Engine:
         """Within the block, DuckDB builds each join's hash table on the join's right side (its
         optimizer's ``build_side_probe_side`` is off). For a semi-join of the lines with a small
         table, where DuckDB's estimate of the filtered lines can fall below the small table's and
-        it would build on the lines (at 100 M lines: 19 s instead of 5). Spark: no change."""
+        it would build on the lines (at 100 M lines: 19 s instead of 5). Spark: no change.
+
+        ``disabled_optimizers`` is a global DuckDB setting: while the block runs, other connections to
+        the same database see it too, and two blocks overlapping on one database from two threads
+        can leave it set. One engine is meant for one thread."""
         if self.name != "duckdb":
             yield
             return

@@ -80,8 +80,20 @@ def _data_days(cl: CleanLog) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(r["lo"]).normalize(), pd.Timestamp(r["hi"]).normalize()
 
 
+def _require_kept(cl: CleanLog) -> None:
+    """``SchemaError`` when cleaning kept no line, as the pandas functions given an empty clean table
+    (the report says it without a query; a hand-built ``CleanLog`` is asked)."""
+    if cl.report is not None:
+        if cl.report.rows_kept == 0:
+            raise S.SchemaError("transactions: the table is empty (0 rows); nothing to analyse.")
+        return
+    _data_days(cl)
+
+
 def _check_end(cl: CleanLog, kept: ir.Table, observation_end: S.DateLike | None) -> pd.Timestamp:
-    """The inclusive end day; ``ValueError`` when kept lines fall after it (as the pandas path)."""
+    """The inclusive end day; ``ValueError`` when kept lines fall after it (as the pandas path);
+    ``SchemaError`` when no line was kept."""
+    _require_kept(cl)
     last = _data_days(cl)[1] if observation_end is None else None
     end = last if observation_end is None else S.to_day(observation_end, "observation_end")
     late = kept.filter(kept[DAY] > _date(end))
@@ -268,7 +280,8 @@ def cohort_retention(
 
 def overview(cl: CleanLog) -> pd.Series:
     """:func:`retention_utils.tables.eda.overview` of the clean lines (lines, customers, orders,
-    products, first/last day, days covered, revenue, units)."""
+    products, first/last day, days covered, revenue, units). ``SchemaError`` when no line was kept."""
+    _require_kept(cl)
     k = cl.kept
     r = k.aggregate(
         lines=k["n"].sum(), customers=k[S.CUSTOMER_ID].nunique(), orders=k[S.ORDER_ID].nunique(),
@@ -337,6 +350,7 @@ def repeat_purchase_rate(cl: CleanLog, by: str = "orders") -> float:
     distinct orders (``by="orders"``) or purchase days (``by="days"``)."""
     if by not in ("orders", "days"):
         raise ValueError(f"by must be 'orders' or 'days', not {by!r}")
+    _require_kept(cl)
     if by == "orders" and cl.kept_orders is not None:
         per = cl.kept_orders.select(S.CUSTOMER_ID, m=cl.kept_orders["n_orders"])
     else:
