@@ -176,12 +176,6 @@ def _base(log: TransactionLog, window: tuple[pd.Timestamp | None, pd.Timestamp |
     return _flags(log.engine, log.lines, window)
 
 
-def _dup_marked(t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
-    """``_dup``: True for a line identical in every source column to a line earlier in input order."""
-    w = ibis.window(group_by=[t[c] for c in columns], order_by=t[POS])
-    return t.mutate(_dup=ibis.row_number().over(w) > 0)
-
-
 def _exact_duplicate_positions(eng: Engine, t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
     """``_pos`` of the lines of ``t`` identical in every source column to an earlier line (hash
     aggregation over all columns, then a null-safe join back; the first copy is the lowest ``_pos``)."""
