@@ -120,10 +120,15 @@ def require_timestamps(df: pd.DataFrame, column: str = ORDER_TS, table: str = "t
         raise SchemaError(f"{table}: {column!r} has null timestamps (NaT): {_examples(df, col.isna())}")
 
 
+def empty_table_error(table: str = "transactions") -> SchemaError:
+    """The error for a table with no rows (the pandas path and the engines say the same)."""
+    return SchemaError(f"{table}: the table is empty (0 rows); nothing to analyse.")
+
+
 def require_non_empty(df: pd.DataFrame, table: str = "transactions") -> None:
     """Raise :class:`SchemaError` if ``df`` has no rows."""
     if len(df) == 0:
-        raise SchemaError(f"{table}: the table is empty (0 rows); nothing to analyse.")
+        raise empty_table_error(table)
 
 
 def is_ambiguous_day_month(values: pd.Series) -> bool:

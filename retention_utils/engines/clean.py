@@ -176,29 +176,24 @@ def _base(log: TransactionLog, window: tuple[pd.Timestamp | None, pd.Timestamp |
     return _flags(log.engine, log.lines, window)
 
 
-def _exact_duplicate_positions(eng: Engine, t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
-    """``_pos`` of the lines of ``t`` identical in every source column to an earlier line (hash
-    aggregation over all columns, then a null-safe join back; the first copy is the lowest ``_pos``)."""
+def _later_copies(t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    """The lines of ``t`` identical in every source column to a line earlier in input order: a hash
+    aggregation over all columns finds the repeated rows (few), a null-safe join brings back their
+    lines, and every line but the first (lowest ``_pos``) is a later copy."""
     rep = t.group_by(list(columns)).aggregate(_k=t.count(), _first=t[POS].min())
     rep = rep.filter(rep["_k"] > 1)
     rep = rep.select(*[rep[c].name(f"{c}__r") for c in columns], "_first")
     j = t.join(rep, [t[c].identical_to(rep[f"{c}__r"]) for c in columns])
-    return j.filter(j[POS] != j["_first"]).select(POS)
+    return j.filter(j[POS] != j["_first"])
 
 
 def _exact_duplicates(eng: Engine, sub: ir.Table, columns: tuple[str, ...]) -> ir.Table:
-    """The lines of ``sub`` identical in every source column to a line earlier in input order: a hash
-    aggregation over all columns finds the repeated rows (few), a null-safe join brings back their
-    lines, and every line but the first (lowest ``_pos``) is a duplicate."""
+    """The exact duplicates among the candidate lines ``sub`` (:func:`_later_copies`), with what the
+    group corrections read."""
     keep = [*columns, POS, DAY, "_code", "_units", "_known", "_nonpos"]
     sub = eng.materialize(sub.select(*dict.fromkeys(keep)), "candidate_lines")
-    rep = sub.group_by(list(columns)).aggregate(_k=sub.count(), _first=sub[POS].min())
-    rep = rep.filter(rep["_k"] > 1)
-    rep = rep.select(*[rep[c].name(f"{c}__r") for c in columns], "_first")
-    j = sub.join(rep, [sub[c].identical_to(rep[f"{c}__r"]) for c in columns])
-    j = j.filter(j[POS] != j["_first"])
-    return j.select(S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, S.QUANTITY, S.REVENUE, "_units", S.ORDER_TS, POS,
-                    "_known", "_nonpos")
+    return _later_copies(sub, columns).select(S.ORDER_ID, DAY, "_code", S.CUSTOMER_ID, S.QUANTITY, S.REVENUE,
+                                              "_units", S.ORDER_TS, POS, "_known", "_nonpos")
 
 
 def validate(log: TransactionLog, stages: Stages | None = None) -> dict[str, int]:
@@ -229,7 +224,7 @@ def validate(log: TransactionLog, stages: Stages | None = None) -> dict[str, int
         raise RuntimeError("input positions are not unique")
     row = row.drop(["pos_min", "pos_n"])
     if int(row["rows"]) == 0:
-        raise S.SchemaError("transactions: the table is empty (0 rows); nothing to analyse.")
+        raise S.empty_table_error()
     for i, (msg, cond) in enumerate(bad.items()):
         k = int(row[f"b{i}"] or 0)
         if k:
@@ -657,7 +652,7 @@ def clean(
                 lines = raw.filter(raw[S.CUSTOMER_ID].notnull() & ~_outside(raw, window))
                 with eng.build_on_right():  # else DuckDB builds on the filtered lines: 19 s, not 5
                     first = eng.materialize(_flags(eng, lines.semi_join(pairs, key), window), "cand")
-                dups_c = _exact_duplicate_positions(eng, first, log.columns)
+                dups_c = _later_copies(first, log.columns)
                 cand = first.left_join(dups_c.select(POS, _isdup=ibis.literal(True)), POS).drop(f"{POS}_right")
                 cand = eng.materialize(cand.mutate(_dup=cand["_isdup"].fill_null(False)).drop("_isdup"), "cand_marked")
                 eng.drop(first)

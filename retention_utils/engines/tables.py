@@ -76,7 +76,7 @@ def _data_days(cl: CleanLog) -> tuple[pd.Timestamp, pd.Timestamp]:
     k = cl.kept
     r = k.aggregate(lo=k["first_ts"].min(), hi=k["last_ts"].max()).to_pandas().iloc[0]
     if pd.isna(r["lo"]):
-        raise S.SchemaError("transactions: the table is empty (0 rows); nothing to analyse.")
+        raise S.empty_table_error()
     return pd.Timestamp(r["lo"]).normalize(), pd.Timestamp(r["hi"]).normalize()
 
 
@@ -85,7 +85,7 @@ def _require_kept(cl: CleanLog) -> None:
     (the report says it without a query; a hand-built ``CleanLog`` is asked)."""
     if cl.report is not None:
         if cl.report.rows_kept == 0:
-            raise S.SchemaError("transactions: the table is empty (0 rows); nothing to analyse.")
+            raise S.empty_table_error()
         return
     _data_days(cl)
 
