@@ -537,3 +537,59 @@ def test_nothing_kept_raises_the_empty_table_error_as_pandas(duck):
               lambda: T.btyd_summary(cl), lambda: T.overview(cl), lambda: T.repeat_purchase_rate(cl)):
         with pytest.raises(S.SchemaError, match="the table is empty"):
             f()
+
+
+def test_unlisted_and_excluded_products_are_looked_up_in_small_tables(duck):
+    """Lines are checked against the unlisted product ids and the excluded department's ids (no join
+    with the products table): hand-computed flags and reasons equal the pandas report, with and
+    without unlisted products, and with an excluded department that lists no product."""
+    rows = [
+        ("a", "o1", "2023-01-02 10:00", "p", 1.0, 1.0),  # listed
+        ("a", "o1", "2023-01-02 10:00", "u", 1.0, 2.0),  # unlisted, kept
+        ("b", "o2", "2023-01-03 10:00", "u", 2.0, 3.0),  # unlisted, kept
+        ("b", "o2", "2023-01-03 10:00", "g", 1.0, 30.0),  # fuel: non_merchandise
+        ("c", "o3", "2023-01-04 10:00", "v", 5000.0, 1.0),  # unlisted, a quantity outlier (still counted)
+        ("c", "o4", "2023-01-05 10:00", "p", 1.0, 1.0),
+    ]
+    tx = make_tx(rows)
+    products = pd.DataFrame({S.PRODUCT_ID: ["p", "g", "w"], S.DEPARTMENT: ["GROCERY", "FUEL", "FUEL"]})
+    rules = {"exclude_departments": ["FUEL"], "max_quantity": 1000}
+    _, report = clean_transactions(tx, products, rules, "2023-01-01", "2023-01-31")
+    cl = clean(read_log(duck, tx, products), rules, "2023-01-01", "2023-01-31")
+    pl = cl.product_lists
+    assert sorted(pl.unlisted.to_pandas()[S.PRODUCT_ID]) == ["u", "v"]
+    assert sorted(pl.excluded.to_pandas()[S.PRODUCT_ID]) == ["g", "w"]
+    assert cl.report.flags["unknown_product_lines"] == 3 and cl.report.flags["unknown_product_ids"] == 2
+    assert cl.report.removed.loc["non_merchandise", "rows"] == 1
+    assert cl.report.removed.loc["quantity_outlier", "rows"] == 1
+    assert_reports_equal(cl.report, report)
+    reasons = cl.lines(kept=False).to_pandas().sort_values("_pos")["reason"].tolist()
+    assert reasons == ["", "", "", "non_merchandise", "quantity_outlier", ""]
+
+    # every product listed: no unlisted table, no `unknown` column in the groups; FUEL lists nothing
+    listed = pd.DataFrame({S.PRODUCT_ID: list("pugv"), S.DEPARTMENT: ["GROCERY", "GROCERY", "DELI", "GROCERY"]})
+    _, report2 = clean_transactions(tx, listed, rules, "2023-01-01", "2023-01-31")
+    cl2 = clean(read_log(duck, tx, listed), rules, "2023-01-01", "2023-01-31")
+    assert cl2.product_lists.unlisted is None and cl2.product_lists.excluded is None
+    assert "unknown" not in cl2.groups.columns
+    assert cl2.report.flags["unknown_product_lines"] == 0 and cl2.report.removed.loc["non_merchandise", "rows"] == 0
+    assert_reports_equal(cl2.report, report2)
+
+
+def test_a_table_kept_on_disk_is_read_back_and_its_file_removed(tmp_path):
+    """``materialize(on_disk=True)`` writes a parquet file in the spill folder, reads it by a view,
+    and removes the file on ``drop`` and on ``close`` (a spill folder given by the user stays)."""
+    import ibis
+
+    spill = tmp_path / "spill"
+    df = pd.DataFrame({"a": [3, 1, 2], "b": ["x", None, "z"]})
+    with B.connect("duckdb", threads=1, memory_limit="1GB", temp_directory=spill) as eng:
+        t = eng.materialize(ibis.memtable(df), "wide", on_disk=True)
+        u = eng.materialize(ibis.memtable(df), "other", on_disk=True)
+        files = sorted(p.name for p in spill.glob("*.parquet"))
+        assert [f.split("_")[0] for f in files] == ["other", "wide"]
+        pd.testing.assert_frame_equal(t.order_by("a").to_pandas(), df.sort_values("a").reset_index(drop=True))
+        eng.drop(t)
+        assert [p.name.split("_")[0] for p in spill.glob("*.parquet")] == ["other"]
+        assert u.count().execute() == 3
+    assert spill.is_dir() and not list(spill.glob("*.parquet"))
