@@ -7,7 +7,7 @@ memory. How each rule is evaluated at scale:
 * ``null_customer_id``, ``outside_window``, ``non_merchandise``, ``quantity_outlier``,
   ``non_positive``: row-wise expressions. The products table is not joined to the lines: one pass
   over the lines' product ids finds the unlisted ones, and each line is looked up in two small
-  tables, the unlisted ids and the excluded departments' ids (:class:`ProductLists`).
+  tables, the unlisted ids and the excluded departments' ids (:class:`.products.ProductLists`).
 * ``exact_duplicate``: identical rows share one 64-bit hash of their order, time, product, quantity
   and revenue. One count of that hash over every line keeps the hashes with several lines (few:
   duplicates, and the rare collisions), and their lines are looked up. Only those candidate lines
@@ -50,6 +50,7 @@ import pandas as pd
 from .. import schema as S
 from ..data import cleaning as C
 from .backend import POS, Engine, canonical_lines
+from .products import ProductLists, product_flags, product_lists
 
 log = logging.getLogger("retention_utils.engines")
 
@@ -323,63 +324,6 @@ KEPT = len(C.REASONS)
 _AFTER_NETTING = [CODE["non_merchandise"], CODE["quantity_outlier"], CODE["non_positive"], KEPT]
 
 
-def _product_departments(log: TransactionLog) -> ir.Table:
-    """``product_id``, ``_dept``: one row per listed product (a loaded products table has unique ids;
-    for a raw one, the smallest department name); ``_dept`` null without a department column."""
-    prod = log.products
-    has_dept = S.DEPARTMENT in prod.columns
-    p = prod.select(S.PRODUCT_ID, _dept=prod[S.DEPARTMENT] if has_dept else ibis.null("string"))
-    return p.group_by(S.PRODUCT_ID).aggregate(_dept=p["_dept"].min())
-
-
-@dataclass
-class ProductLists:
-    """The few products the rules look up by id, kept on the engine (each ``None`` when empty):
-    ``unlisted``, the log's product ids missing from the products table (``_known`` false), and
-    ``excluded``, the listed products of an excluded department (``non_merchandise``). Each table
-    has one column ``product_id``. Every line is checked against these small tables, not joined to
-    the products table (at 100 M lines and 50,000 products that join cost 6-7 s of a 17-s pass)."""
-
-    unlisted: ir.Table | None = None
-    excluded: ir.Table | None = None
-
-
-def _product_lists(log: TransactionLog, rules: C.CleaningRules) -> ProductLists:
-    """:class:`ProductLists` of ``log`` (one pass over the lines' product ids: about 1 s at 100 M lines)."""
-    if log.products is None:
-        return ProductLists()
-    eng = log.engine
-    listed = log.products.filter(log.products[S.PRODUCT_ID].notnull()).select(S.PRODUCT_ID)
-    ids = log.lines.select(S.PRODUCT_ID).distinct()
-    unlisted = eng.materialize(ids.filter(ids[S.PRODUCT_ID].notnull()).anti_join(listed, S.PRODUCT_ID),
-                               "unlisted_products")
-    if int(unlisted.count().execute()) == 0:
-        eng.drop(unlisted)
-        unlisted = None
-    excluded = None
-    if rules.exclude_departments:
-        p = _product_departments(log)
-        p = p.filter(p["_dept"].isin(list(rules.exclude_departments)) & p[S.PRODUCT_ID].notnull())
-        excluded = eng.materialize(p.select(S.PRODUCT_ID), "excluded_products")
-        if int(excluded.count().execute()) == 0:
-            eng.drop(excluded)
-            excluded = None
-    return ProductLists(unlisted, excluded)
-
-
-def _member(eng: Engine, t: ir.Table, small: ir.Table | None, flag: str) -> ir.Table:
-    """``t`` with the boolean column ``flag``: its ``product_id`` is in the small table ``small``
-    (false for every line when ``small`` is ``None``). DuckDB: ``IN (subquery)``, a mark join
-    cheaper than a left join; Spark: a left join with the small table."""
-    if small is None:
-        return t.mutate(**{flag: ibis.literal(False)})
-    if eng.name == "duckdb":
-        return t.mutate(**{flag: t[S.PRODUCT_ID].isin(small[S.PRODUCT_ID])})
-    s = small.select(S.PRODUCT_ID, **{flag: ibis.literal(True)})
-    j = t.left_join(s, S.PRODUCT_ID).drop(f"{S.PRODUCT_ID}_right")
-    return j.mutate(**{flag: j[flag].fill_null(False)})
-
-
 def customer_aggregates(cd: ir.Table) -> ir.Table:
     """Per customer from (customer, day) rows ``cd`` (:meth:`CleanLog.customer_days`, possibly
     filtered): the columns of :meth:`CleanLog.customers`."""
@@ -433,14 +377,6 @@ def _distinct_products(rules: C.CleaningRules, plists: ProductLists, rowwise: ir
         per_customer(cand.filter(cand["_code"] == KEPT)))
     out = parts.group_by(S.CUSTOMER_ID).aggregate(distinct_products=parts["distinct_products"].sum())
     return out.filter(out["distinct_products"] > 0)
-
-
-def _product_flags(eng: Engine, t: ir.Table, plists: ProductLists) -> ir.Table:
-    """``t`` with ``_known`` (product listed, or no products table) and ``_excluded`` (a product of
-    an excluded department), from the small tables of :class:`ProductLists`."""
-    t = _member(eng, t, plists.unlisted, "_unlisted")
-    t = _member(eng, t, plists.excluded, "_excluded")
-    return t.mutate(_known=~t["_unlisted"]).drop("_unlisted")
 
 
 def _code(t: ir.Table, rules: C.CleaningRules, net: bool) -> ir.Table:
@@ -653,7 +589,7 @@ def clean(
     key = [S.CUSTOMER_ID, S.PRODUCT_ID]
     cand = pairs = None
     with stages("products: the unlisted and the excluded ids"):
-        plists = _product_lists(log, rules)
+        plists = product_lists(eng, log.lines, log.products, rules)
     cols = _group_columns(rules, plists)
     with stages("exact duplicates: lines sharing a row hash"):
         # identical lines share their row hash (order id included): one count of the hashes of every
@@ -711,7 +647,7 @@ def clean(
         with stages("returns: reasons of those lines"):
             c = cand.left_join(netting, POS).drop(f"{POS}_right")
             c = c.mutate(_qty2=c["_qty2"].fill_null(c[S.QUANTITY]), _units2=c["_units2"].fill_null(c["_units"]))
-            c = _product_flags(eng, c, plists)
+            c = product_flags(eng, c, plists)
             marked = cand
             c = _code(c, rules, net=True)
             # only what the groups, the report, lines() and distinct_products read (not the
@@ -730,7 +666,7 @@ def clean(
             t = t.anti_join(pairs, [t[S.CUSTOMER_ID] == pairs[S.CUSTOMER_ID],
                                     t[S.PRODUCT_ID] == pairs[S.PRODUCT_ID], ~t["_out"]])
         t = t.mutate(_qty2=t[S.QUANTITY], _units2=t["_units"], _dup=ibis.literal(False))
-        return _code(_product_flags(eng, t, plists), rules, net=False)
+        return _code(product_flags(eng, t, plists), rules, net=False)
 
     product_counts = None
     if count_products:
