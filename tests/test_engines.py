@@ -576,20 +576,36 @@ def test_unlisted_and_excluded_products_are_looked_up_in_small_tables(duck):
     assert_reports_equal(cl2.report, report2)
 
 
-def test_a_table_kept_on_disk_is_read_back_and_its_file_removed(tmp_path):
-    """``materialize(on_disk=True)`` writes a parquet file in the spill folder, reads it by a view,
-    and removes the file on ``drop`` and on ``close`` (a spill folder given by the user stays)."""
+@pytest.mark.parametrize("folder", ["spill", "sp\\ill 'x'"])
+def test_a_table_kept_on_disk_is_read_back_and_its_file_removed(tmp_path, monkeypatch, folder):
+    """``materialize(on_disk=True)`` writes a parquet file in the spill folder (its path taken
+    literally: backslash, space, quote; a relative one made absolute at connect), reads it by a
+    view, and removes the file on ``drop`` and on ``close`` (a spill folder given by the user
+    stays). An expression that reads a pandas table is kept as a temporary table all the same."""
     import ibis
 
-    spill = tmp_path / "spill"
     df = pd.DataFrame({"a": [3, 1, 2], "b": ["x", None, "z"]})
-    with B.connect("duckdb", threads=1, memory_limit="1GB", temp_directory=spill) as eng:
-        t = eng.materialize(ibis.memtable(df), "wide", on_disk=True)
-        u = eng.materialize(ibis.memtable(df), "other", on_disk=True)
+    src = tmp_path / "src.parquet"
+    df.to_parquet(src, index=False)
+    monkeypatch.chdir(tmp_path)
+    spill = tmp_path / folder
+    with B.connect("duckdb", threads=1, memory_limit="1GB", temp_directory=folder) as eng:
+        monkeypatch.chdir("/")  # the folder was made absolute when the engine started
+        raw = eng.con.read_parquet(str(src))
+        t = eng.materialize(raw, "wide", on_disk=True)
+        u = eng.materialize(raw.filter(raw["a"] > 1), "other", on_disk=True)
         files = sorted(p.name for p in spill.glob("*.parquet"))
         assert [f.split("_")[0] for f in files] == ["other", "wide"]
         pd.testing.assert_frame_equal(t.order_by("a").to_pandas(), df.sort_values("a").reset_index(drop=True))
         eng.drop(t)
         assert [p.name.split("_")[0] for p in spill.glob("*.parquet")] == ["other"]
-        assert u.count().execute() == 3
+        assert u.count().execute() == 2
+        m = eng.materialize(ibis.memtable(df), "mem", on_disk=True)
+        assert m.count().execute() == 3 and not list(spill.glob("mem_*"))
     assert spill.is_dir() and not list(spill.glob("*.parquet"))
+
+
+def test_source_columns_named_like_the_engines_own_are_refused(duck):
+    tx = make_tx([("a", "o1", "2023-01-02 10:00", "p", 1.0, 1.0)]).assign(_unlisted=1, _code="x")
+    with pytest.raises(S.SchemaError, match=r"\['_unlisted', '_code'\] start with '_'.*rename them"):
+        read_log(duck, tx)

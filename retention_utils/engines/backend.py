@@ -32,6 +32,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -129,6 +130,7 @@ class Engine:
     _tmp: list[str] = field(default_factory=list)
     _persisted: list[Any] = field(default_factory=list)
     _files: dict[str, str] = field(default_factory=dict)  # DuckDB views of parquet files made by materialize
+    _spill: str | None = None  # DuckDB's spill folder (absolute), where materialize(on_disk=True) writes
 
     # scalar functions ----------------------------------------------------------------------
     def round_even(self, x: ir.FloatingValue) -> ir.FloatingValue:
@@ -203,15 +205,16 @@ class Engine:
         a wide table read seldom, which would otherwise hold memory that the large aggregations
         need. At 100 M lines, the 6.6 M lines of the returned pairs (a 0.27-GB file) kept so cut
         what the later passes spilled from 1.46 to 1.14 GB. The file goes with :meth:`drop` or
-        :meth:`close`."""
+        :meth:`close`. A temporary table all the same when the expression reads in-memory (pandas)
+        tables (small data) or the engine was not made by :func:`connect`."""
         if self.name == "duckdb":
             table = f"{name}_{uuid.uuid4().hex[:10]}"
-            if not on_disk:
+            if not on_disk or self._spill is None or expr.op().find(ops.InMemoryTable):
                 return self.con.create_table(table, expr, temp=True)
-            folder = self.con.raw_sql("SELECT current_setting('temp_directory')").fetchall()[0][0]
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(os.path.abspath(folder), f"{table}.parquet")
-            self.con.to_parquet(expr, path, compression="uncompressed")
+            os.makedirs(self._spill, exist_ok=True)
+            path = os.path.join(self._spill, f"{table}.parquet")
+            quoted = path.replace("'", "''")  # a SQL string literal: backslashes are plain characters
+            self.con.raw_sql(f"COPY ({self.con.compile(expr)}) TO '{quoted}' (FORMAT parquet, COMPRESSION uncompressed)")
             self._files[table] = path
             return self.con.read_parquet(path, table_name=table)
         df = self.con._session.sql(self.con.compile(expr))
@@ -360,14 +363,17 @@ def connect(
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES} (or 'pandas' where a function takes it), not {engine!r}")
     if engine == "duckdb":
-        tmp = str(temp_directory) if temp_directory else tempfile.mkdtemp(prefix="retention-duckdb-")
+        # expanded and made absolute once: DuckDB's spill files and materialize(on_disk=True)'s files
+        # go to the same folder, whatever the current directory is later
+        tmp = (os.path.abspath(os.path.expanduser(os.fspath(temp_directory))) if temp_directory
+               else tempfile.mkdtemp(prefix="retention-duckdb-"))
         cfg: dict[str, Any] = {"temp_directory": tmp, "preserve_insertion_order": False}
         if threads:
             cfg["threads"] = int(threads)
         if memory_limit:
             cfg["memory_limit"] = memory_limit
         con = ibis.duckdb.connect(**cfg)
-        return Engine("duckdb", con, _tmp=[] if temp_directory else [tmp])
+        return Engine("duckdb", con, _tmp=[] if temp_directory else [tmp], _spill=tmp)
     if session is None:
         reason = spark_unavailable_reason()
         if reason:
@@ -403,14 +409,21 @@ def canonical_lines(table: ir.Table) -> ir.Table:
     string ids trimmed with empty strings as null (as :func:`retention_utils.schema.as_id`), integer
     ids kept as integers (turned into ``str`` only in the customer-level outputs), amounts as float64.
 
-    Raises :class:`retention_utils.schema.SchemaError` for a missing column or a column type that
-    cannot be canonical (e.g. ``order_ts`` stored as text: convert it when writing the parquet).
+    Raises :class:`retention_utils.schema.SchemaError` for a missing column, a column type that
+    cannot be canonical (e.g. ``order_ts`` stored as text: convert it when writing the parquet), or
+    a column whose name starts with ``_`` (the engines' own columns are named so).
     """
     missing = [c for c in S.REQUIRED_TRANSACTION_COLUMNS if c not in table.columns]
     if missing:
         raise S.SchemaError(
             f"transactions: missing required column(s) {missing}; present: {[c for c in table.columns if c != POS]}. "
             "Map your column names to the canonical ones (see retention_utils.schema)."
+        )
+    reserved = [c for c in table.columns if c.startswith("_") and c != POS]
+    if reserved:
+        raise S.SchemaError(
+            f"transactions: column name(s) {reserved} start with '_', which the engines keep for their own "
+            "columns; rename them (or leave them out of the parquet / DataFrame given to read_log)"
         )
     schema = table.schema()
     fix: dict[str, ir.Value] = {}
