@@ -609,3 +609,15 @@ def test_source_columns_named_like_the_engines_own_are_refused(duck):
     tx = make_tx([("a", "o1", "2023-01-02 10:00", "p", 1.0, 1.0)]).assign(_unlisted=1, _code="x")
     with pytest.raises(S.SchemaError, match=r"\['_unlisted', '_code'\] start with '_'.*rename them"):
         read_log(duck, tx)
+
+
+def test_numeric_department_codes_with_excluded_departments_run_as_in_pandas(duck):
+    """A products table whose department column holds numbers: an excluded name matches none of them
+    (pandas compares numbers with the name); the engine used to fail converting the name to a number."""
+    tx = make_tx([("a", "o1", "2023-01-02 10:00", "p", 1.0, 1.0), ("a", "o1", "2023-01-02 10:00", "g", 1.0, 9.0)])
+    products = pd.DataFrame({S.PRODUCT_ID: ["p", "g"], S.DEPARTMENT: [1, 2]})
+    rules = {"exclude_departments": ["FUEL"]}
+    _, report = clean_transactions(tx, products, rules)
+    cl = clean(read_log(duck, tx, products), rules)
+    assert cl.report.rows_kept == 2 and cl.report.removed.loc["non_merchandise", "rows"] == 0
+    assert_reports_equal(cl.report, report)

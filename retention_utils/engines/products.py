@@ -17,9 +17,13 @@ from .backend import Engine
 def product_departments(prod: ir.Table) -> ir.Table:
     """``product_id``, ``_dept``: one row per listed product of the products table ``prod`` (a loaded
     products table has unique ids; for a raw one, the smallest department name); ``_dept`` null
-    without a department column."""
+    without a department column, and text when the column holds numbers (department codes: an
+    excluded department name then matches none of them, as in pandas, unless it is a code's digits)."""
     has_dept = S.DEPARTMENT in prod.columns
-    p = prod.select(S.PRODUCT_ID, _dept=prod[S.DEPARTMENT] if has_dept else ibis.null("string"))
+    dept = prod[S.DEPARTMENT] if has_dept else ibis.null("string")
+    if has_dept and not prod.schema()[S.DEPARTMENT].is_string():  # numbers as department codes: as text
+        dept = dept.cast("string")
+    p = prod.select(S.PRODUCT_ID, _dept=dept)
     return p.group_by(S.PRODUCT_ID).aggregate(_dept=p["_dept"].min())
 
 
