@@ -47,3 +47,35 @@ def assert_cohorts_equal(expected, got):
     pd.testing.assert_frame_equal(expected.retention, got.retention)
     pd.testing.assert_frame_equal(expected.partial, got.partial)
     assert expected.window == got.window
+
+
+def check_product_ids_read_as_the_loader_reads_them(eng, tmp_path):
+    """Integer product ids in a parquet log against text or float ids in the products table: the
+    engine reads the products' ids as ``schema.as_id`` does (the loader's rule), so its report equals
+    the pandas report on the as_id'd table. Hand-computed: log ids 9, 7, 5, 3, 12, one line each.
+    ``"09"`` and ``"+3"`` are no integer's digits (unlisted), ``"abc"`` matches nothing (no error),
+    ``" 7 "`` and ``"5.0"`` are 7 and 5; the floats 9.0 and 12.0 are 9 and 12, 7.5 matches nothing."""
+    from retention_utils import schema as S
+    from retention_utils.data.cleaning import clean_transactions
+    from retention_utils.engines.clean import clean, read_log
+
+    raw = pd.DataFrame({
+        S.CUSTOMER_ID: ["a"] * 5, S.ORDER_ID: ["o1"] * 5,
+        S.ORDER_TS: pd.to_datetime(["2023-01-02 10:00"] * 5).astype("datetime64[us]"),
+        S.PRODUCT_ID: np.array([9, 7, 5, 3, 12], dtype="int64"), S.QUANTITY: [1.0] * 5, S.REVENUE: [1.0] * 5,
+    })
+    path = tmp_path / "int_ids.parquet"
+    raw.to_parquet(path, index=False)
+    tx = S.validate_transactions(raw.assign(**{S.ORDER_TS: raw[S.ORDER_TS].astype("datetime64[ns]")}))
+    cases = [  # products, (unknown lines, non-merchandise lines)
+        (pd.DataFrame({S.PRODUCT_ID: ["09", " 7 ", "5.0", "abc", "+3", "12"],
+                       S.DEPARTMENT: ["FUEL", "FUEL", "FUEL", "FUEL", "FUEL", "DELI"]}), (2, 2)),
+        (pd.DataFrame({S.PRODUCT_ID: [9.0, 7.5, 12.0], S.DEPARTMENT: ["FUEL", "DELI", "DELI"]}), (3, 1)),
+    ]
+    rules = {"exclude_departments": ["FUEL"]}
+    for products, (unknown, excluded) in cases:
+        _, report = clean_transactions(tx, products.assign(**{S.PRODUCT_ID: S.as_id(products[S.PRODUCT_ID])}), rules)
+        got = clean(read_log(eng, str(path), products), rules).report
+        assert got.flags["unknown_product_lines"] == unknown
+        assert got.removed.loc["non_merchandise", "rows"] == excluded
+        assert_reports_equal(report, got)

@@ -26,7 +26,13 @@ from retention_utils.tables import eda as E
 from retention_utils.tables import summary as SM
 
 from .conftest import make_tx
-from .engine_parity import SUMMARY_MONEY, assert_cohorts_equal, assert_reports_equal, assert_table_equal
+from .engine_parity import (
+    SUMMARY_MONEY,
+    assert_cohorts_equal,
+    assert_reports_equal,
+    assert_table_equal,
+    check_product_ids_read_as_the_loader_reads_them,
+)
 
 # ibis 12 calls DuckDB 2's deprecated fetch_arrow_table(); harmless
 pytestmark = pytest.mark.filterwarnings("ignore:fetch_arrow_table:DeprecationWarning")
@@ -621,3 +627,8 @@ def test_numeric_department_codes_with_excluded_departments_run_as_in_pandas(duc
     cl = clean(read_log(duck, tx, products), rules)
     assert cl.report.rows_kept == 2 and cl.report.removed.loc["non_merchandise", "rows"] == 0
     assert_reports_equal(cl.report, report)
+
+
+def test_product_ids_of_the_products_table_are_read_as_the_loader_reads_them(duck, tmp_path):
+    """Text and float product ids against a log of integer ids: as_id's rule, no conversion error."""
+    check_product_ids_read_as_the_loader_reads_them(duck, tmp_path)

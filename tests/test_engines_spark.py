@@ -24,7 +24,13 @@ from retention_utils.tables import cohorts as CO
 from retention_utils.tables import summary as SM
 
 from .conftest import make_tx
-from .engine_parity import SUMMARY_MONEY, assert_cohorts_equal, assert_reports_equal, assert_table_equal
+from .engine_parity import (
+    SUMMARY_MONEY,
+    assert_cohorts_equal,
+    assert_reports_equal,
+    assert_table_equal,
+    check_product_ids_read_as_the_loader_reads_them,
+)
 from .test_engines import NETTING_ROWS, _to_parquet
 
 UNAVAILABLE = B.spark_unavailable_reason()
@@ -99,6 +105,11 @@ def test_netting_cases(spark):
     assert_reports_equal(report, cl.report)
     got = cl.lines().order_by(B.POS).to_pandas().drop(columns=[B.POS, "_units"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(clean_df, S.validate_transactions(got), check_exact=False, atol=1e-12)
+
+
+def test_product_ids_of_the_products_table_are_read_as_the_loader_reads_them(spark, tmp_path):
+    """Spark's regular expressions take ``$1``, not ``\\1``: "5.0" must still read as 5."""
+    check_product_ids_read_as_the_loader_reads_them(spark, tmp_path)
 
 
 def test_input_positions_unique_across_files(spark, tmp_path):

@@ -129,12 +129,31 @@ def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLo
         prod = engine.from_pandas(products) if isinstance(products, pd.DataFrame) else engine.read_parquet(products)
         if S.PRODUCT_ID not in prod.columns:
             raise S.SchemaError(f"products: missing column {S.PRODUCT_ID!r}; present: {prod.columns}")
-        want = lines.schema()[S.PRODUCT_ID]
-        pid = prod[S.PRODUCT_ID]
-        if prod.schema()[S.PRODUCT_ID].is_string():
-            pid = pid.strip().nullif("")
-        prod = prod.mutate(**{S.PRODUCT_ID: pid.cast(want)}).drop(POS)
+        pid = _product_ids_as(engine, prod, lines.schema()[S.PRODUCT_ID])
+        prod = prod.mutate(**{S.PRODUCT_ID: pid}).drop(POS)
     return TransactionLog(engine, lines, prod, tuple(c for c in lines.columns if c != POS))
+
+
+def _product_ids_as(eng: Engine, prod: ir.Table, want: Any) -> ir.Value:
+    """The products table's ids read as :func:`retention_utils.schema.as_id` reads them (text stripped,
+    ``"17850.0"`` and the float ``17850.0`` as ``"17850"``, other floats as their text), in
+    the log's id type ``want``. For integer log ids, a text id that no integer is written as
+    (``"abc"``, ``"09"``, ``"+9"``) becomes null: it matches no line, as in pandas, where the log's
+    integers become their digits."""
+    pid = prod[S.PRODUCT_ID]
+    src = prod.schema()[S.PRODUCT_ID]
+    if src.is_string():
+        group = r"\1" if eng.name == "duckdb" else "$1"  # RE2's and Java's back-references
+        pid = pid.strip().nullif("").re_replace(S._DECIMAL_ID, group)
+        if not want.is_integer():
+            return pid
+        n = pid.try_cast("int64")
+        return (n.cast("string") == pid).ifelse(n, ibis.null("int64"))
+    if src.is_floating():  # whole numbers (below 2**53) as their digits; others as their text
+        whole = (pid == pid.floor()) & (pid.abs() < 2**53)
+        n = whole.ifelse(pid.try_cast("int64"), ibis.null("int64"))
+        return n if want.is_integer() else whole.ifelse(n.cast("string"), pid.cast("string"))
+    return pid.cast(want)
 
 
 # --------------------------------------------------------------------------------------------
