@@ -116,8 +116,9 @@ def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLo
     """Put a log on ``engine``.
 
     ``source``: a parquet file, folder or glob, or a pandas DataFrame in the canonical layout (tests
-    and small data). ``products``: the same kinds, or ``None``. Product ids are made the type of the
-    log's product ids (text or integer) so the two join.
+    and small data). ``products``: the same kinds, or ``None``. The products' ids are read as
+    :func:`retention_utils.schema.as_id` reads them and made the type of the log's product ids (text
+    or integer) so the two join (:func:`_product_ids_as`).
 
     Raises ``SchemaError`` for missing canonical columns or a non-canonical column type,
     ``FileNotFoundError`` when a path matches no parquet file.
