@@ -409,7 +409,7 @@ def to_date(value: DateLike, what: str = "date") -> date:
 
 
 #: an id written as a decimal with only zeros after the point (``"17850.0"``): the integer id ``"17850"``
-_DECIMAL_ID = r"^([+-]?\d+)\.0+$"
+DECIMAL_ID = r"^([+-]?\d+)\.0+$"
 
 
 def normalise_ids(values: pd.Series) -> tuple[pd.Series, int, int]:
@@ -442,10 +442,10 @@ def normalise_ids(values: pd.Series) -> tuple[pd.Series, int, int]:
     n_distinct = n_rows = 0
     if candidate.any():
         sub = text[candidate]
-        decimal = sub.str.match(_DECIMAL_ID)
+        decimal = sub.str.match(DECIMAL_ID)
         n_distinct, n_rows = int(sub[decimal].nunique()), int(decimal.sum())
         if n_rows:
-            text[decimal[decimal].index] = sub[decimal].str.replace(_DECIMAL_ID, r"\1", regex=True)
+            text[decimal[decimal].index] = sub[decimal].str.replace(DECIMAL_ID, r"\1", regex=True)
     out[mask] = text
     out[mask & (out == "")] = None
     return out.where(out.notna(), None), n_distinct, n_rows

@@ -145,7 +145,7 @@ def _product_ids_as(eng: Engine, prod: ir.Table, want: Any) -> ir.Value:
     src = prod.schema()[S.PRODUCT_ID]
     if src.is_string():
         group = r"\1" if eng.name == "duckdb" else "$1"  # RE2's and Java's back-references
-        pid = pid.strip().nullif("").re_replace(S._DECIMAL_ID, group)
+        pid = pid.strip().nullif("").re_replace(S.DECIMAL_ID, group)
         if not want.is_integer():
             return pid
         n = pid.try_cast("int64")
