@@ -79,3 +79,47 @@ def check_product_ids_read_as_the_loader_reads_them(eng, tmp_path):
         assert got.flags["unknown_product_lines"] == unknown
         assert got.removed.loc["non_merchandise", "rows"] == excluded
         assert_reports_equal(report, got)
+
+
+def check_dataframe_columns_without_a_default_conversion(eng):
+    """DataFrame sources that pandas reads but the default pandas -> engine conversion could not: a
+    customer column with no value (every line ``null_customer_id``), an empty object-dtype products
+    table and one whose departments are all missing, and zoned stamps, read as local wall-clock
+    time as ``schema.parse_timestamps`` reads them (00:30 in Berlin is the evening before in UTC).
+    Returns the small log (two identical lines, one duplicate)."""
+    import pytest
+
+    from retention_utils import schema as S
+    from retention_utils.data.cleaning import clean_transactions
+    from retention_utils.engines.clean import clean, read_log
+
+    tx = S.validate_transactions(pd.DataFrame({
+        S.CUSTOMER_ID: ["a", "a", "b"], S.ORDER_ID: ["o1", "o1", "o2"],
+        S.ORDER_TS: pd.to_datetime(["2023-01-02 00:30", "2023-01-02 00:30", "2023-01-03 23:30"]),
+        S.PRODUCT_ID: ["p", "p", "g"], S.QUANTITY: [1.0, 1.0, 2.0], S.REVENUE: [1.0, 1.0, 3.0],
+    }))
+
+    def same(t, products=None, rules=None):
+        _, report = clean_transactions(t, products, rules)
+        got = clean(read_log(eng, t, products), rules)
+        assert_reports_equal(report, got.report)
+        return got.report
+
+    assert same(tx).removed.loc["exact_duplicate", "rows"] == 1
+    nobody = tx.assign(**{S.CUSTOMER_ID: pd.Series([None] * 3, dtype=object)})
+    assert same(nobody).removed.loc["null_customer_id", "rows"] == 3
+    fuel = {"exclude_departments": ["FUEL"]}
+    empty = pd.DataFrame({S.PRODUCT_ID: pd.Series([], dtype=object), S.DEPARTMENT: pd.Series([], dtype=object)})
+    assert same(tx, empty, fuel).flags["unknown_product_lines"] == 2
+    no_department = pd.DataFrame({S.PRODUCT_ID: ["p", "g"], S.DEPARTMENT: [None, None]})
+    assert same(tx, no_department, fuel).removed.loc["non_merchandise", "rows"] == 0
+    zoned = tx.assign(**{S.ORDER_TS: tx[S.ORDER_TS].dt.tz_localize("Europe/Berlin")})
+    first = clean(read_log(eng, zoned)).customers().to_pandas().set_index(S.CUSTOMER_ID)
+    assert first.loc["a", "first_order_ts"] == pd.Timestamp("2023-01-02 00:30")
+    assert str(first.loc["b", "first_day"])[:10] == "2023-01-03"
+    if eng.name == "spark":  # Spark keeps microseconds: nanoseconds are refused, not rounded
+        ns = tx.copy()
+        ns.loc[1, S.ORDER_TS] += pd.Timedelta(1, "ns")
+        with pytest.raises(S.SchemaError, match=r"column 'order_ts': timestamps with nanoseconds.*floor\('us'\)"):
+            read_log(eng, ns)
+    return tx

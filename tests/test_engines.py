@@ -31,6 +31,7 @@ from .engine_parity import (
     assert_cohorts_equal,
     assert_reports_equal,
     assert_table_equal,
+    check_dataframe_columns_without_a_default_conversion,
     check_product_ids_read_as_the_loader_reads_them,
 )
 
@@ -632,3 +633,19 @@ def test_numeric_department_codes_with_excluded_departments_run_as_in_pandas(duc
 def test_product_ids_of_the_products_table_are_read_as_the_loader_reads_them(duck, tmp_path):
     """Text and float product ids against a log of integer ids: as_id's rule, no conversion error."""
     check_product_ids_read_as_the_loader_reads_them(duck, tmp_path)
+
+
+def test_dataframe_columns_without_a_default_conversion_run_as_in_pandas(duck, tmp_path):
+    """See check_dataframe_columns_without_a_default_conversion; DuckDB keeps nanoseconds (lines 1 ns
+    apart are not duplicates); a duration column and a zoned parquet column are refused."""
+    tx = check_dataframe_columns_without_a_default_conversion(duck)
+    ns = tx.copy()
+    ns.loc[1, S.ORDER_TS] += pd.Timedelta(1, "ns")
+    _, report = clean_transactions(ns)
+    assert report.removed.loc["exact_duplicate", "rows"] == 0
+    assert_reports_equal(report, clean(read_log(duck, ns)).report)
+    with pytest.raises(S.SchemaError, match=r"column 'waited': durations \(timedelta64\).*total_seconds"):
+        read_log(duck, tx.assign(waited=pd.to_timedelta([1, 2, 3], unit="s")))
+    tx.assign(**{S.ORDER_TS: tx[S.ORDER_TS].dt.tz_localize("Europe/Berlin")}).to_parquet(tmp_path / "zoned.parquet")
+    with pytest.raises(S.SchemaError, match="needs local time without a zone.*tz_localize"):
+        read_log(duck, tmp_path / "zoned.parquet")

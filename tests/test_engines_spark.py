@@ -29,6 +29,7 @@ from .engine_parity import (
     assert_cohorts_equal,
     assert_reports_equal,
     assert_table_equal,
+    check_dataframe_columns_without_a_default_conversion,
     check_product_ids_read_as_the_loader_reads_them,
 )
 from .test_engines import NETTING_ROWS, _to_parquet
@@ -120,3 +121,8 @@ def test_input_positions_unique_across_files(spark, tmp_path):
     pos = t.select(B.POS).to_pandas()[B.POS].to_numpy()
     assert len(set(pos)) == len(pos) == 3_000 and pos.min() == 0
     assert sorted(set(pos >> 40)) == list(range(info.n_files))
+
+
+def test_dataframe_columns_without_a_default_conversion_run_as_in_pandas(spark):
+    """Value-less object columns, zoned stamps; nanoseconds refused (Spark keeps microseconds)."""
+    check_dataframe_columns_without_a_default_conversion(spark)

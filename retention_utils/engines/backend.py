@@ -186,11 +186,29 @@ class Engine:
         return self._register_spark(df)
 
     def from_pandas(self, df: pd.DataFrame) -> ir.Table:
-        """An in-memory table (tests, small data) with ``_pos`` = row position."""
+        """An in-memory table (tests, small data) with ``_pos`` = row position.
+
+        Object columns with no value (every row null, or no rows) become text columns (their type
+        cannot be inferred). Timestamps keep nanoseconds on DuckDB when some value has them.
+
+        Raises ``SchemaError`` for a duration (timedelta) column, and on Spark (which keeps
+        microseconds) for timestamps with nanoseconds, naming the column and the conversion."""
+        df, types = _pandas_ready(df, self.name)
         df = df.reset_index(drop=True).assign(**{POS: range(len(df))})
         if self.name == "duckdb":
-            return self.con.create_table(f"mem_{uuid.uuid4().hex[:10]}", ibis.memtable(df), temp=True)
-        return self._register_spark(self.spark.createDataFrame(_spark_ready(df)))
+            schema = None
+            if types:  # every column's type, the few fixed ones included
+                schema = {**dict(ibis.memtable(df.drop(columns=list(types))).schema().items()), **types}
+                schema = {c: schema[c] for c in df.columns}
+            return self.con.create_table(f"mem_{uuid.uuid4().hex[:10]}", ibis.memtable(df, schema=schema), temp=True)
+        ready = _spark_ready(df)
+        spark_schema = None
+        if not all(ready[c].notna().any() for c in ready.columns):  # Spark infers no type from no value
+            import pyarrow as pa
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            spark_schema = from_arrow_schema(pa.Schema.from_pandas(ready, preserve_index=False))
+        return self._register_spark(self.spark.createDataFrame(ready, schema=spark_schema))
 
     def _register_spark(self, df: Any) -> ir.Table:
         name = f"src_{uuid.uuid4().hex[:10]}"
@@ -294,6 +312,33 @@ class Engine:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _pandas_ready(df: pd.DataFrame, engine: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``df`` with its value-less object columns as text, and the ibis types to give explicitly
+    (``timestamp(9)`` for DuckDB timestamps with nanoseconds: the default conversion to microseconds
+    fails on them). See :meth:`Engine.from_pandas`."""
+    fixed: dict[str, Any] = {}
+    types: dict[str, str] = {}
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_timedelta64_dtype(col):
+            raise S.SchemaError(
+                f"column {c!r}: durations (timedelta64) cannot be read by the engines; convert the column "
+                f"(e.g. df[{c!r}].dt.total_seconds()) or leave it out of the table given to read_log"
+            )
+        if col.dtype == object and not col.notna().any():
+            fixed[c] = col.astype("string")
+        elif pd.api.types.is_datetime64_dtype(col) and col.dtype == "datetime64[ns]":
+            v = col.dropna().to_numpy().astype("int64")
+            if (v % 1000 != 0).any():
+                if engine != "duckdb":
+                    raise S.SchemaError(
+                        f"column {c!r}: timestamps with nanoseconds, which Spark cannot hold (it keeps "
+                        f"microseconds); floor them first: df[{c!r}] = df[{c!r}].dt.floor('us')"
+                    )
+                types[c] = "timestamp(9)"
+    return (df.assign(**fixed) if fixed else df), types
 
 
 def _spark_ready(df: pd.DataFrame) -> pd.DataFrame:
@@ -435,7 +480,15 @@ def canonical_lines(table: ir.Table) -> ir.Table:
             fix[col] = table[col].strip().nullif("")
         elif not dt.is_integer():
             raise S.SchemaError(f"column {col!r}: ids must be text or integers in an engine source, found {dt}")
-    if not schema[S.ORDER_TS].is_timestamp():
+    ts = schema[S.ORDER_TS]
+    if (ts.is_timestamp() and ts.timezone is not None) or "TIMESTAMPTZ" in str(ts).upper():
+        raise S.SchemaError(
+            f"column {S.ORDER_TS!r}: an engine source needs local time without a zone, found a timestamp with a "
+            "time zone; write the local wall-clock time to the parquet (pandas: df['order_ts'] = "
+            "df['order_ts'].dt.tz_convert('Europe/Berlin').dt.tz_localize(None); DuckDB: "
+            "timezone('Europe/Berlin', order_ts)), so that each order keeps its local calendar day"
+        )
+    if not ts.is_timestamp():
         raise S.SchemaError(
             f"column {S.ORDER_TS!r}: an engine source needs a timestamp column, found {schema[S.ORDER_TS]}; "
             "parse it when writing the parquet (pandas: pd.to_datetime, then to_parquet)"

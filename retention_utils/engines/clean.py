@@ -118,11 +118,17 @@ def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLo
     ``source``: a parquet file, folder or glob, or a pandas DataFrame in the canonical layout (tests
     and small data). ``products``: the same kinds, or ``None``. The products' ids are read as
     :func:`retention_utils.schema.as_id` reads them and made the type of the log's product ids (text
-    or integer) so the two join (:func:`_product_ids_as`).
+    or integer) so the two join (:func:`_product_ids_as`). A DataFrame's zoned ``order_ts`` is read as
+    local wall-clock time (the zone dropped, as :func:`retention_utils.schema.parse_timestamps` does);
+    a zoned parquet column is refused (the error says how to write local time).
 
-    Raises ``SchemaError`` for missing canonical columns or a non-canonical column type,
-    ``FileNotFoundError`` when a path matches no parquet file.
+    Raises ``SchemaError`` for missing canonical columns or a non-canonical column type (a
+    DataFrame's: :meth:`~.backend.Engine.from_pandas`), ``FileNotFoundError`` when a path matches no
+    parquet file.
     """
+    if isinstance(source, pd.DataFrame) and isinstance(source.get(S.ORDER_TS, pd.Series()).dtype, pd.DatetimeTZDtype):
+        # local wall-clock time, the zone dropped, as schema.parse_timestamps reads zoned stamps
+        source = source.assign(**{S.ORDER_TS: source[S.ORDER_TS].dt.tz_localize(None)})
     lines = engine.from_pandas(source) if isinstance(source, pd.DataFrame) else engine.read_parquet(source)
     lines = canonical_lines(lines)
     prod = None
