@@ -274,6 +274,7 @@ def test_check_prints_the_cleaning_report_and_the_window(tmp_path, capsys, monke
     assert "the window analysed is 2010-12-01 .. 2011-12-09 (374 days); the clean data covers 2010-12-01 .. 2010-12-01" in out
     assert "warning: the window ends 373 day(s) after the last clean order" in out
     assert "warning: online_retail: customer ids are personal data and no pseudonymisation key is set" in out
+    assert out.count("no pseudonymisation key is set") == 1 and "pseudonyms: no key set (the warning below)" in out
     assert out.strip().endswith("ok (2 warnings)")
     assert reports.main(["check", "--dataset", str(cfg), "-p", "OBSERVATION_END", "2010-12-01"]) == 0
     assert "ok (1 warning)" in capsys.readouterr().out

@@ -91,7 +91,8 @@ class DatasetCheck:
         lines.append("")
         lines.append(f"product table: {self.catalogue:,} products" if self.catalogue else
                      "product table: none (07, the recommenders, needs one: products: in the config)")
-        lines.append(f"pseudonyms: {self.privacy}")
+        # without a key, the message is the warning below (printed once)
+        lines.append(f"pseudonyms: {self.privacy}" if self.privacy_ok else "pseudonyms: no key set (the warning below)")
         for msg in self.warnings:
             lines.append(f"warning: {msg}")
         n = len(self.warnings)
