@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import schema as S
@@ -57,6 +58,9 @@ DIGITS = 16
 MIN_CELL = 10
 #: Text shown in a suppressed cell.
 SUPPRESSED = f"<{MIN_CELL}"
+#: Text shown in a cell hidden only so that a lone suppressed cell cannot be recovered from a total
+#: (its own count may be large: "<10" would say something false).
+COMPLEMENT = "(hidden)"
 
 
 class PrivacyError(RuntimeError):
@@ -141,7 +145,9 @@ def pseudonymise(ids: pd.Series | pd.Index, key: PseudonymKey | bytes | str | No
 
 def suppress_small_cells(table: pd.DataFrame, count_column: str, min_cell: int = MIN_CELL,
                          columns: list[str] | None = None,
-                         numerators: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+                         numerators: Mapping[str, Sequence[str]] | None = None,
+                         complementary: bool = True,
+                         within: str | Sequence[str] | None = None) -> pd.DataFrame:
     """Hide aggregate cells that describe fewer than ``min_cell`` customers.
 
     ``table`` has one row per group and a column ``count_column`` with the number of customers behind
@@ -150,26 +156,69 @@ def suppress_small_cells(table: pd.DataFrame, count_column: str, min_cell: int =
     its numbers. ``numerators`` maps a column that counts customers *within* the row (e.g. ``redeemed``
     of ``households``) to the columns derived from it (e.g. ``["redeemed", "rate"]``): where it is
     between 1 and ``min_cell - 1`` those columns are suppressed too, so a few customers' behaviour is
-    not shown either (0 is shown). Returns a new DataFrame (object dtype in the suppressed columns).
-    Raises ``KeyError`` if ``count_column`` or a numerator is missing, ``ValueError`` for
-    ``min_cell < 1``.
+    not shown either (0 is shown).
+
+    ``complementary`` (secondary suppression): a column's total, or its shares' 1, is often published
+    (a total row, the page's text, another table), and then one hidden cell is that total less the
+    shown ones. So where a column has exactly one hidden cell, the cell of the row with the fewest
+    customers (``count_column``; the first such row on ties) among its shown ones is hidden too, as
+    :data:`COMPLEMENT` (``"(hidden)"``: its count need not be small); the two hidden cells' sum is then
+    all a reader can recover. ``within``: index level(s) or column(s)
+    whose groups have totals of their own (e.g. ``"campaign_type"`` when each type's total is shown):
+    the rule then holds within each group. Cross-table sums that no table shows whole are not
+    tracked. (Secondary cell suppression: Hundepool et al., *Statistical Disclosure Control*, Wiley,
+    2012, on frequency tables.)
+
+    Returns a new DataFrame (object dtype in the suppressed columns). Raises ``KeyError`` if
+    ``count_column``, a numerator or a ``within`` name is missing, ``ValueError`` for ``min_cell < 1``.
     """
     if count_column not in table:
         raise KeyError(f"suppress_small_cells: no column {count_column!r}; columns: {list(table.columns)}")
     if min_cell < 1:
         raise ValueError(f"min_cell must be at least 1, got {min_cell}")
-    out = table.copy()
-    hide = [(out[count_column] < min_cell, columns or list(out.columns))]
+    n = len(table)
+    hidden: dict[str, Any] = {}  # column -> boolean numpy mask of its hidden rows
+    small = (table[count_column] < min_cell).to_numpy()
+    for c in columns or list(table.columns):
+        hidden[c] = small.copy()
     for num, derived in (numerators or {}).items():
         if num not in table:
             raise KeyError(f"suppress_small_cells: no numerator column {num!r}; columns: {list(table.columns)}")
-        hide.append(((table[num] > 0) & (table[num] < min_cell), list(dict.fromkeys([num, *derived]))))
-    for small, cols in hide:
-        if small.any():
-            for c in cols:
-                out[c] = out[c].astype(object)
-                out.loc[small, c] = f"<{min_cell}"
+        few = ((table[num] > 0) & (table[num] < min_cell)).to_numpy()
+        for c in dict.fromkeys([num, *derived]):
+            hidden[c] = hidden.get(c, np.zeros(n, bool)) | few
+    if complementary:
+        keys = [within] if isinstance(within, str) else list(within or [])
+        missing = [k for k in keys if k not in table.columns and k not in (table.index.names or [])]
+        if missing:
+            raise KeyError(f"suppress_small_cells: within {missing} is neither a column nor an index level")
+        groups = table.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys else None
+        extra = {c: complementary_cells(mask, table[count_column], groups) & ~mask for c, mask in hidden.items()}
+    else:
+        extra = {c: np.zeros(n, bool) for c in hidden}
+    out = table.copy()
+    for c, mask in hidden.items():
+        if mask.any():
+            out[c] = out[c].astype(object)
+            out.loc[mask, c] = f"<{min_cell}"
+            out.loc[extra[c], c] = COMPLEMENT
     return out
+
+
+def complementary_cells(hidden: Any, counts: Any, groups: Any = None) -> np.ndarray:
+    """The cells to hide in one column so that no lone hidden cell can be recovered from a total:
+    ``hidden`` (bool, one per row) plus, in each group (``groups``: one label per row; default the
+    whole column) with exactly one hidden cell, the shown row with the fewest customers (``counts``;
+    the first on ties). See :func:`suppress_small_cells`. Returns a new bool array."""
+    mask = np.array(hidden, dtype=bool)
+    size = np.asarray(counts, dtype="float64")
+    labels = np.zeros(len(mask), dtype=np.int64) if groups is None else np.asarray(groups)
+    for g in np.unique(labels[mask]):
+        rows = np.flatnonzero(labels == g)
+        shown = rows[~mask[rows]]
+        if mask[rows].sum() == 1 and len(shown):
+            mask[shown[np.argmin(size[shown])]] = True
+    return mask
 
 
 def display_ids(ids: pd.Index | pd.Series, config: Mapping[str, Any] | None) -> pd.Index:

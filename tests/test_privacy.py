@@ -41,7 +41,7 @@ def test_collision_is_raised(monkeypatch):
 
 def test_suppress_small_cells():
     t = pd.DataFrame({"customers": [3, 12], "revenue": [10.0, 99.5]}, index=["x", "y"])
-    out = P.suppress_small_cells(t, "customers", min_cell=10)
+    out = P.suppress_small_cells(t, "customers", min_cell=10, complementary=False)
     assert out.loc["x"].tolist() == ["<10", "<10"]
     assert out.loc["y", "revenue"] == 99.5
     assert list(out.index) == ["x", "y"]
@@ -95,6 +95,34 @@ def test_small_numerators_are_suppressed_with_what_derives_from_them():
     assert out.loc["c"].tolist() == [5, "<10", "<10"]  # the group itself is small
     with pytest.raises(KeyError, match="numerator"):
         P.suppress_small_cells(t, "households", numerators={"n": []})
+
+
+def test_a_lone_hidden_cell_gets_a_complement_so_no_total_gives_it_away():
+    """Hand-computed. Whole table: "e" (4 customers) is the only hidden row, so the shown row with
+    the fewest customers ("d", 18) is hidden too; 100 - 60 - 18 would otherwise be e's count."""
+    t = pd.DataFrame({"n": [60, 18, 4, 18], "share": [0.6, 0.18, 0.04, 0.18]}, index=["a", "d", "e", "f"])
+    out = P.suppress_small_cells(t, "n", 10)
+    assert out["n"].tolist() == [60, "(hidden)", "<10", 18]  # the first of the tied 18s
+    assert out["share"].tolist() == [0.6, "(hidden)", "<10", 0.18]
+    assert P.suppress_small_cells(t, "n", 10, complementary=False)["n"].tolist() == [60, 18, "<10", 18]
+    two = P.suppress_small_cells(t.assign(n=[60, 5, 4, 18]), "n", 10)
+    assert two["n"].tolist() == [60, "<10", "<10", 18]  # two hidden already: nothing more
+    # within groups with totals of their own: a numerator hidden alone in a group, and a zero complement
+    g = pd.DataFrame({"type": ["A", "A", "A", "C", "C", "C"], "households": [721, 197, 516, 322, 14, 51],
+                      "redeemed": [155, 3, 46, 24, 0, 7]})
+    g["rate"] = g["redeemed"] / g["households"]
+    out = P.suppress_small_cells(g.set_index("type"), "households", 10, columns=["redeemed", "rate"],
+                                 numerators={"redeemed": ["rate"]}, within="type")
+    assert out["redeemed"].tolist() == [155, "<10", "(hidden)", 24, "(hidden)", "<10"]  # A: 3 and 46; C: 7 and 0
+    assert out["rate"].isin(["<10", "(hidden)"]).tolist() == [False, True, True, False, True, True]
+    assert out["households"].tolist() == [721, 197, 516, 322, 14, 51]
+    whole = P.suppress_small_cells(g, "households", 10, columns=["redeemed"], numerators={"redeemed": []})
+    assert whole["redeemed"].tolist() == [155, "<10", 46, 24, 0, "<10"]  # two hidden in the table: enough
+    with pytest.raises(KeyError, match="within"):
+        P.suppress_small_cells(g, "households", within="segment")
+    assert P.complementary_cells([False, True, False, False], [5, 3, 2, 2]).tolist() == [False, True, True, False]
+    assert P.complementary_cells([True, False, True, False], [3, 9, 20, 8], groups=["a", "a", "b", "b"]).tolist() == [
+        True, True, True, True]
 
 
 def test_band_crosstab_hides_small_bands():

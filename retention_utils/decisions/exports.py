@@ -134,7 +134,8 @@ def summary_table(lists: pd.DataFrame, assigned_counts: dict[str, int], eligible
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     small = ["eligible", "assigned", "listed", "expected_value_total", "expected_value_mean"]
     out = out.assign(_n=out["listed"])
-    out = privacy.suppress_small_cells(out, "_n", min_cell, columns=small).drop(columns="_n")
+    # no complementary cells: the lists written beside the summary hold every listed customer's row
+    out = privacy.suppress_small_cells(out, "_n", min_cell, columns=small, complementary=False).drop(columns="_n")
     # eligible/assigned describe more customers than listed: suppress them on their own counts too
     for c in ("eligible", "assigned"):
         n = pd.to_numeric(out[c], errors="coerce")

@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace, E) -> int:  # noqa: N803 - the engines packag
 
             kwargs = {"session": SparkSession.builder.getOrCreate()}
     from retention_utils.data.datasets import load_config
-    from retention_utils.privacy import MIN_CELL, pseudonym_key, pseudonymise
+    from retention_utils.privacy import MIN_CELL, complementary_cells, pseudonym_key, pseudonymise
 
     cfg = load_config(args.dataset)
     if args.threads < 1:
@@ -89,12 +89,16 @@ def _run(args: argparse.Namespace, E) -> int:  # noqa: N803 - the engines packag
         summary.index = pd_index(pseudonymise(summary.index.to_series(), key))
         summary.to_parquet(out / "customer_summary.parquet")
         active = res.cohorts.active.copy()
-        small = res.cohorts.sizes.reindex(active.index).fillna(0) < MIN_CELL
-        active.loc[small.to_numpy()] = float("nan")  # a cohort of fewer than MIN_CELL customers is a small cell
-        active.insert(0, "cohort_size", res.cohorts.sizes.reindex(active.index).where(~small.to_numpy()))
+        sizes = res.cohorts.sizes.reindex(active.index).fillna(0)
+        # a cohort of fewer than MIN_CELL customers is a small cell; a lone one gets a complement (the
+        # customer count is printed above, so its size would be that count less the others)
+        small = complementary_cells(sizes < MIN_CELL, sizes)
+        active.loc[small] = float("nan")
+        active.insert(0, "cohort_size", res.cohorts.sizes.reindex(active.index).where(~small))
         active.to_csv(out / "cohort_active.csv", float_format="%.10g")
         if small.any():
-            print(f"cohort_active.csv: {int(small.sum())} cohort(s) under {MIN_CELL} customers left empty")
+            print(f"cohort_active.csv: {int(small.sum())} cohort(s) left empty (under {MIN_CELL} customers, or the "
+                  "smallest other cohort when one alone was)")
         res.btyd_triples.to_csv(out / "btyd_triples.csv", index=False, float_format="%.10g")
         print(f"wrote {out}/")
     return 0
