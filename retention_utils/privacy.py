@@ -143,82 +143,124 @@ def pseudonymise(ids: pd.Series | pd.Index, key: PseudonymKey | bytes | str | No
     return canon.map(lambda v: None if pd.isna(v) else table[v])
 
 
-def suppress_small_cells(table: pd.DataFrame, count_column: str, min_cell: int = MIN_CELL,
-                         columns: list[str] | None = None,
-                         numerators: Mapping[str, Sequence[str]] | None = None,
+def suppress_small_cells(table: pd.DataFrame, count_column: Any, min_cell: int = MIN_CELL,
+                         columns: Sequence[Any] | None = None,
+                         numerators: Mapping[Any, Sequence[Any]] | None = None,
                          complementary: bool = True,
-                         within: str | Sequence[str] | None = None) -> pd.DataFrame:
+                         within: Any = None) -> pd.DataFrame:
     """Hide aggregate cells that describe fewer than ``min_cell`` customers.
 
     ``table`` has one row per group and a column ``count_column`` with the number of customers behind
-    the row. In rows below ``min_cell``, ``columns`` (default: every column) become the text
-    ``"<{min_cell}"``; the table keeps its rows and index, so a reader sees that a group exists but not
-    its numbers. ``numerators`` maps a column that counts customers *within* the row (e.g. ``redeemed``
-    of ``households``) to the columns derived from it (e.g. ``["redeemed", "rate"]``): where it is
-    between 1 and ``min_cell - 1`` those columns are suppressed too, so a few customers' behaviour is
-    not shown either (0 is shown).
+    the row. In rows below ``min_cell``, ``columns`` (default: every column but the ``within`` ones)
+    become the text ``"<{min_cell}"``; the table keeps its rows and index, so a reader sees that a
+    group exists but not its numbers (a missing count hides nothing). ``numerators`` maps a column
+    that counts customers *within* the row (e.g. ``redeemed`` of ``households``) to the columns
+    derived from it (e.g. ``["rate"]``): where it is between 1 and ``min_cell - 1`` it and those
+    columns are suppressed too, so a few customers' behaviour is not shown either (0 is shown).
 
     ``complementary`` (secondary suppression): a column's total, or its shares' 1, is often published
     (a total row, the page's text, another table), and then one hidden cell is that total less the
-    shown ones. So where a column has exactly one hidden cell, the cell of the row with the fewest
-    customers (``count_column``; the first such row on ties) among its shown ones is hidden too, as
-    :data:`COMPLEMENT` (``"(hidden)"``: its count need not be small); the two hidden cells' sum is then
-    all a reader can recover. ``within``: index level(s) or column(s)
-    whose groups have totals of their own (e.g. ``"campaign_type"`` when each type's total is shown):
-    the rule then holds within each group. Cross-table sums that no table shows whole are not
-    tracked. (Secondary cell suppression: Hundepool et al., *Statistical Disclosure Control*, Wiley,
-    2012, on frequency tables.)
+    shown ones. So where a column has exactly one hidden cell, a second row is hidden too, shown as
+    :data:`COMPLEMENT` (``"(hidden)"``: its own count need not be small), in every column that the
+    rule which hid the first one hides (so the second row's own derived columns do not give it back).
+    The second row is, among the shown ones, the one with the fewest customers whose count under that
+    rule is at least ``2 * min_cell - 1``, so that the hidden pair's sum leaves the small cell anywhere
+    in its range, even to a reader who knows the second one is not small (no zero is chosen: a sum
+    with a zero is the small cell itself); failing such a row, the one with the largest count.
+    ``within``: index level(s) or column(s) whose groups have totals of their own (e.g.
+    ``"campaign_type"`` when each type's total is shown): the rule then holds within each group and
+    over the whole table. Only sums over a column are protected: sums across a row, percentages of
+    small counts in other tables and other tables' cells are the caller's to check. (Secondary cell
+    suppression: Hundepool et al., *Statistical Disclosure Control*, Wiley, 2012, on frequency tables.)
 
     Returns a new DataFrame (object dtype in the suppressed columns). Raises ``KeyError`` if
-    ``count_column``, a numerator or a ``within`` name is missing, ``ValueError`` for ``min_cell < 1``.
+    ``count_column``, a column of ``columns`` or ``numerators`` or a ``within`` name is missing,
+    ``ValueError`` for ``min_cell < 1``.
     """
     if count_column not in table:
         raise KeyError(f"suppress_small_cells: no column {count_column!r}; columns: {list(table.columns)}")
     if min_cell < 1:
         raise ValueError(f"min_cell must be at least 1, got {min_cell}")
+    keys = [] if within is None else list(within) if isinstance(within, list) else [within]
+    missing = [k for k in keys if k is None or (k not in table.columns and k not in table.index.names)]
+    if missing:
+        raise KeyError(f"suppress_small_cells: within {missing} is neither a column nor a named index level")
+    cols = list(columns) if columns is not None else [c for c in table.columns if c not in keys]
+    named = [*cols, *(c for num, derived in (numerators or {}).items() for c in (num, *derived))]
+    unknown = [c for c in dict.fromkeys(named) if c not in table.columns]
+    if unknown:
+        raise KeyError(f"suppress_small_cells: no column(s) {unknown}; columns: {list(table.columns)}")
     n = len(table)
-    hidden: dict[str, Any] = {}  # column -> boolean numpy mask of its hidden rows
-    small = (table[count_column] < min_cell).to_numpy()
-    for c in columns or list(table.columns):
-        hidden[c] = small.copy()
+    counts = _numbers(table[count_column])
+    rules = [(counts < min_cell, counts, cols)]  # (hidden rows, the count they hide, the columns hidden)
     for num, derived in (numerators or {}).items():
-        if num not in table:
-            raise KeyError(f"suppress_small_cells: no numerator column {num!r}; columns: {list(table.columns)}")
-        few = ((table[num] > 0) & (table[num] < min_cell)).to_numpy()
-        for c in dict.fromkeys([num, *derived]):
-            hidden[c] = hidden.get(c, np.zeros(n, bool)) | few
-    if complementary:
-        keys = [within] if isinstance(within, str) else list(within or [])
-        missing = [k for k in keys if k not in table.columns and k not in (table.index.names or [])]
-        if missing:
-            raise KeyError(f"suppress_small_cells: within {missing} is neither a column nor an index level")
-        groups = table.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys else None
-        extra = {c: complementary_cells(mask, table[count_column], groups) & ~mask for c, mask in hidden.items()}
-    else:
-        extra = {c: np.zeros(n, bool) for c in hidden}
+        v = _numbers(table[num])
+        rules.append(((v > 0) & (v < min_cell), v, list(dict.fromkeys([num, *derived]))))
+    hidden: dict[Any, np.ndarray] = {}
+    for mask, _, rule_cols in rules:
+        for c in rule_cols:
+            hidden[c] = hidden.get(c, np.zeros(n, bool)) | mask
+    extra = {c: np.zeros(n, bool) for c in hidden}
+    if complementary and n:
+        levels = [table.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()] if keys else []
+        _complement(hidden, extra, rules, counts, [*levels, np.zeros(n, np.int64)], 2 * min_cell - 1)
     out = table.copy()
     for c, mask in hidden.items():
         if mask.any():
             out[c] = out[c].astype(object)
-            out.loc[mask, c] = f"<{min_cell}"
+            out.loc[mask & ~extra[c], c] = f"<{min_cell}"
             out.loc[extra[c], c] = COMPLEMENT
     return out
 
 
-def complementary_cells(hidden: Any, counts: Any, groups: Any = None) -> np.ndarray:
-    """The cells to hide in one column so that no lone hidden cell can be recovered from a total:
-    ``hidden`` (bool, one per row) plus, in each group (``groups``: one label per row; default the
-    whole column) with exactly one hidden cell, the shown row with the fewest customers (``counts``;
-    the first on ties). See :func:`suppress_small_cells`. Returns a new bool array."""
+def _numbers(values: pd.Series) -> np.ndarray:
+    """float64 values (missing and non-numbers as NaN, which compares false with every bound)."""
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _complement(hidden: dict[Any, np.ndarray], extra: dict[Any, np.ndarray], rules: list, counts: np.ndarray,
+                levels: list[np.ndarray], enough: int) -> None:
+    """Secondary suppression in place (:func:`suppress_small_cells`): until no column of any group of
+    any level has exactly one hidden cell, hide a second row in that group under the rule(s) that hid
+    the first."""
+    changed = True
+    while changed:
+        changed = False
+        for labels in levels:
+            for c, mask in hidden.items():
+                for g in np.unique(labels[mask]):
+                    lone = np.flatnonzero(mask & (labels == g))
+                    if len(lone) != 1:
+                        continue
+                    own = [(v, rule_cols) for m, v, rule_cols in rules if m[lone[0]] and c in rule_cols]
+                    value = own[0][0] if own else counts
+                    cand = (labels == g) & ~mask & np.isfinite(counts) & (value > 0)
+                    if not cand.any():
+                        continue  # nothing left to pair it with: every other cell of the group is 0 or hidden
+                    big = cand & (value >= enough)
+                    r = (np.flatnonzero(big)[np.argmin(counts[big])] if big.any()
+                         else np.flatnonzero(cand)[np.argmax(value[cand])])
+                    for x in dict.fromkeys(x for _, rule_cols in own for x in rule_cols) if own else [c]:
+                        if not hidden[x][r]:
+                            hidden[x][r] = extra[x][r] = True
+                    changed = True
+
+
+def complementary_cells(hidden: Any, counts: Any, groups: Any = None, min_cell: int = MIN_CELL) -> np.ndarray:
+    """One column's secondary suppression (the rule of :func:`suppress_small_cells`): ``hidden`` (bool,
+    one per row) plus, where a group (``groups``: one label per row; and the whole column) has
+    exactly one hidden cell, a second row chosen by ``counts``. Returns a new bool array. Raises
+    ``ValueError`` when the lengths differ."""
     mask = np.array(hidden, dtype=bool)
-    size = np.asarray(counts, dtype="float64")
-    labels = np.zeros(len(mask), dtype=np.int64) if groups is None else np.asarray(groups)
-    for g in np.unique(labels[mask]):
-        rows = np.flatnonzero(labels == g)
-        shown = rows[~mask[rows]]
-        if mask[rows].sum() == 1 and len(shown):
-            mask[shown[np.argmin(size[shown])]] = True
-    return mask
+    size = _numbers(pd.Series(counts))
+    if len(size) != len(mask) or (groups is not None and len(groups) != len(mask)):
+        raise ValueError(f"complementary_cells: {len(mask)} hidden flags, {len(size)} counts"
+                         + ("" if groups is None else f", {len(groups)} group labels"))
+    cells = {"cell": mask}
+    levels = [pd.factorize(pd.Series(groups), use_na_sentinel=False)[0]] if groups is not None else []
+    _complement(cells, {"cell": np.zeros(len(mask), bool)}, [(mask.copy(), size, ["cell"])], size,
+                [*levels, np.zeros(len(mask), np.int64)], 2 * min_cell - 1)
+    return cells["cell"]
 
 
 def display_ids(ids: pd.Index | pd.Series, config: Mapping[str, Any] | None) -> pd.Index:

@@ -93,36 +93,76 @@ def test_small_numerators_are_suppressed_with_what_derives_from_them():
     assert out.loc["a"].tolist() == [40, 12, 0.3]
     assert out.loc["b"].tolist() == [14, "<10", "<10"]  # 3 redeemers of 14: hidden, and the rate that reveals them
     assert out.loc["c"].tolist() == [5, "<10", "<10"]  # the group itself is small
-    with pytest.raises(KeyError, match="numerator"):
+    with pytest.raises(KeyError, match=r"no column\(s\) \['n'\]"):
         P.suppress_small_cells(t, "households", numerators={"n": []})
+    with pytest.raises(KeyError, match=r"no column\(s\) \['rte'\]"):  # named wrong: refused even when nothing is small
+        P.suppress_small_cells(t.assign(redeemed=[12, 30, 0]), "households", numerators={"redeemed": ["rte"]})
 
 
 def test_a_lone_hidden_cell_gets_a_complement_so_no_total_gives_it_away():
-    """Hand-computed. Whole table: "e" (4 customers) is the only hidden row, so the shown row with
-    the fewest customers ("d", 18) is hidden too; 100 - 60 - 18 would otherwise be e's count."""
-    t = pd.DataFrame({"n": [60, 18, 4, 18], "share": [0.6, 0.18, 0.04, 0.18]}, index=["a", "d", "e", "f"])
+    """Hand-computed. "e" (4 customers) is the only hidden row: a second row is hidden too, the one
+    with the fewest customers among those of at least 2 x 10 - 1 = 19 (so the pair's sum leaves e
+    anywhere from 0 to 9, even to a reader who knows the second is at least 10): "g" (25), not "d" or
+    "f" (18); with none that large, the first largest."""
+    t = pd.DataFrame({"n": [60, 18, 4, 18, 25], "share": [0.48, 0.144, 0.032, 0.144, 0.2]}, index=list("adefg"))
     out = P.suppress_small_cells(t, "n", 10)
-    assert out["n"].tolist() == [60, "(hidden)", "<10", 18]  # the first of the tied 18s
-    assert out["share"].tolist() == [0.6, "(hidden)", "<10", 0.18]
-    assert P.suppress_small_cells(t, "n", 10, complementary=False)["n"].tolist() == [60, 18, "<10", 18]
-    two = P.suppress_small_cells(t.assign(n=[60, 5, 4, 18]), "n", 10)
-    assert two["n"].tolist() == [60, "<10", "<10", 18]  # two hidden already: nothing more
-    # within groups with totals of their own: a numerator hidden alone in a group, and a zero complement
+    assert out["n"].tolist() == [60, 18, "<10", 18, "(hidden)"]  # g: 25 customers, the fewest of those >= 19
+    assert out["share"].tolist() == [0.48, 0.144, "<10", 0.144, "(hidden)"]
+    assert P.suppress_small_cells(t, "n", 10, complementary=False)["n"].tolist() == [60, 18, "<10", 18, 25]
+    assert P.suppress_small_cells(t.iloc[1:4], "n", 10)["n"].tolist() == ["(hidden)", "<10", 18]  # none >= 19: the first largest
+    two = P.suppress_small_cells(t.assign(n=[60, 5, 4, 18, 25]), "n", 10)
+    assert two["n"].tolist() == [60, "<10", "<10", 18, 25]  # two hidden already: nothing more
+    assert t["n"].tolist() == [60, 18, 4, 18, 25]  # the input is not changed
+
+
+def test_the_complement_hides_what_derives_from_it_and_never_a_zero():
+    """A complement row hides every column of the rule that hid the lone cell, so its own rate does
+    not give its count back; a numerator's complement is never a 0 (a pair's sum with a 0 is the
+    small cell itself), and is at least 19 when one is."""
+    t = pd.DataFrame({"households": [5, 50, 60, 100], "redeemed": [1, 20, 3, 40]}, index=list("abcd"))
+    t["rate"] = t["redeemed"] / t["households"]
+    out = P.suppress_small_cells(t, "households", 10, numerators={"redeemed": ["rate"]})
+    assert out.loc["b"].tolist() == ["(hidden)"] * 3  # households_b is not 20 / 0.4 any more
+    assert out.loc["a"].tolist() == ["<10"] * 3 and out.loc["c"].tolist() == [60, "<10", "<10"]
+    assert out.loc["d"].tolist() == [100, 40, 0.4]
     g = pd.DataFrame({"type": ["A", "A", "A", "C", "C", "C"], "households": [721, 197, 516, 322, 14, 51],
                       "redeemed": [155, 3, 46, 24, 0, 7]})
     g["rate"] = g["redeemed"] / g["households"]
     out = P.suppress_small_cells(g.set_index("type"), "households", 10, columns=["redeemed", "rate"],
                                  numerators={"redeemed": ["rate"]}, within="type")
-    assert out["redeemed"].tolist() == [155, "<10", "(hidden)", 24, "(hidden)", "<10"]  # A: 3 and 46; C: 7 and 0
-    assert out["rate"].isin(["<10", "(hidden)"]).tolist() == [False, True, True, False, True, True]
+    # A: 3 alone -> medium (46, fewer households than heavy); C: 7 alone -> heavy 24, not light's 0
+    assert out["redeemed"].tolist() == [155, "<10", "(hidden)", "(hidden)", 0, "<10"]
+    assert out["rate"].isin(["<10", "(hidden)"]).tolist() == [False, True, True, True, False, True]
     assert out["households"].tolist() == [721, 197, 516, 322, 14, 51]
     whole = P.suppress_small_cells(g, "households", 10, columns=["redeemed"], numerators={"redeemed": []})
     assert whole["redeemed"].tolist() == [155, "<10", 46, 24, 0, "<10"]  # two hidden in the table: enough
+    assert whole["type"].tolist() == g["type"].tolist()
+
+
+def test_within_groups_and_the_whole_table_and_odd_inputs():
+    # a group of one row cannot be complemented within itself, the whole table can: B's 50 is hidden,
+    # and then B's own total needs its 60 hidden too
+    s = pd.DataFrame({"type": ["A", "B", "B"], "n": [5, 50, 60], "x": [1.0, 2.0, 3.0]})
+    out = P.suppress_small_cells(s, "n", within="type")
+    assert out["n"].tolist() == ["<10", "(hidden)", "(hidden)"] and out["type"].tolist() == ["A", "B", "B"]
+    # integer names: within=0 is column 0, not "no grouping"
+    i = pd.DataFrame({0: ["A", "A", "B", "B"], "n": [5, 50, 40, 60]})
+    assert P.suppress_small_cells(i, "n", within=0)["n"].tolist() == ["<10", "(hidden)", 40, 60]
+    assert P.suppress_small_cells(i, "n")["n"].tolist() == ["<10", 50, "(hidden)", 60]  # no groups: the fewest >= 19
     with pytest.raises(KeyError, match="within"):
-        P.suppress_small_cells(g, "households", within="segment")
-    assert P.complementary_cells([False, True, False, False], [5, 3, 2, 2]).tolist() == [False, True, True, False]
-    assert P.complementary_cells([True, False, True, False], [3, 9, 20, 8], groups=["a", "a", "b", "b"]).tolist() == [
+        P.suppress_small_cells(s, "n", within="segment")
+    with pytest.raises(KeyError, match="within"):
+        P.suppress_small_cells(s, "n", within=[None])
+    # a missing count hides nothing and is never the complement
+    na = pd.DataFrame({"n": pd.array([3, None, 50, 40], dtype="Int64"), "x": [1.0, 2.0, 3.0, 4.0]})
+    assert P.suppress_small_cells(na, "n")["x"].tolist() == ["<10", 2.0, 3.0, "(hidden)"]
+    assert P.suppress_small_cells(na, "n", complementary=False)["x"].tolist() == ["<10", 2.0, 3.0, 4.0]
+    assert P.suppress_small_cells(s.iloc[:0], "n").empty
+    assert P.complementary_cells([False, True, False, False], [25, 3, 20, 30]).tolist() == [False, True, True, False]
+    assert P.complementary_cells([True, False, True, False], [3, 19, 20, 8], groups=["a", "a", None, None]).tolist() == [
         True, True, True, True]
+    with pytest.raises(ValueError, match="4 hidden flags, 3 counts"):
+        P.complementary_cells([True, False, False, False], [1, 2, 3])
 
 
 def test_band_crosstab_hides_small_bands():
