@@ -649,3 +649,36 @@ def test_dataframe_columns_without_a_default_conversion_run_as_in_pandas(duck, t
     tx.assign(**{S.ORDER_TS: tx[S.ORDER_TS].dt.tz_localize("Europe/Berlin")}).to_parquet(tmp_path / "zoned.parquet")
     with pytest.raises(S.SchemaError, match="needs local time without a zone.*tz_localize"):
         read_log(duck, tmp_path / "zoned.parquet")
+
+
+
+def test_dataframe_sources_the_engine_cannot_read_are_refused_by_column(duck):
+    """Breaker's findings: each refused with a SchemaError naming the column and what to do, or read
+    as the pandas path reads it."""
+    tx = check_dataframe_columns_without_a_default_conversion(duck)
+    refused = {
+        r"'_pos' is the engines' own": tx.assign(_pos=[7, 8, 9]),
+        r"\['quantity'\] appear more than once": pd.concat([tx, tx[[S.QUANTITY]]], axis=1),
+        r"column names must be text, found \[0\]": tx.assign(**{"x": 1}).rename(columns={"x": 0}),
+        r"column 'seen': zoned timestamps with nanoseconds": tx.assign(
+            seen=(tx[S.ORDER_TS] + pd.Timedelta(1, "ns")).dt.tz_localize("UTC")),
+        r"column\(s\) \['note'\]: the engines cannot read this pandas type.*astype\(str\)": tx.assign(
+            note=pd.Series([1, "one", 2.5], dtype=object)),
+    }
+    for match, frame in refused.items():
+        with pytest.raises(S.SchemaError, match=match):
+            read_log(duck, frame)
+    # read as pandas reads them: an Arrow zoned order_ts is local wall-clock time; float16 amounts
+    arrow = tx.assign(**{S.ORDER_TS: tx[S.ORDER_TS].dt.tz_localize("Europe/Berlin").astype(
+        "timestamp[us, tz=Europe/Berlin][pyarrow]")})
+    first = clean(read_log(duck, arrow)).customers().to_pandas().set_index(S.CUSTOMER_ID)
+    assert first.loc["a", "first_order_ts"] == pd.Timestamp("2023-01-02 00:30")  # not 2023-01-01 23:30 (UTC)
+    half = tx.astype({S.QUANTITY: "float16"})
+    assert_reports_equal(clean_transactions(S.validate_transactions(half))[1], clean(read_log(duck, half)).report)
+    # a canonical column with no value: validation names the missing values, as in pandas
+    with pytest.raises(S.SchemaError, match="missing timestamps: 3 row"):
+        clean(read_log(duck, tx.assign(**{S.ORDER_TS: pd.Series([None] * 3, dtype=object)})))
+    with pytest.raises(S.SchemaError, match="'revenue' has missing or infinite values: 3 row"):
+        clean(read_log(duck, tx.assign(**{S.REVENUE: pd.Series([None] * 3, dtype=object)})))
+    with pytest.raises(S.SchemaError, match=r"the table is empty \(0 rows\)"):
+        clean(read_log(duck, pd.DataFrame(columns=list(tx.columns))))

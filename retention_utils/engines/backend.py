@@ -191,16 +191,22 @@ class Engine:
         Object columns with no value (every row null, or no rows) become text columns (their type
         cannot be inferred). Timestamps keep nanoseconds on DuckDB when some value has them.
 
-        Raises ``SchemaError`` for a duration (timedelta) column, and on Spark (which keeps
-        microseconds) for timestamps with nanoseconds, naming the column and the conversion."""
+        Raises ``SchemaError``, naming the column and the conversion, for a duration (timedelta)
+        column, zoned timestamps with nanoseconds (and on Spark, which keeps microseconds, any
+        timestamps with nanoseconds), a column of a type the conversion cannot read (an object column
+        mixing numbers and text, periods ...), and for column names that are not text, repeated, or
+        ``_pos``."""
         df, types = _pandas_ready(df, self.name)
         df = df.reset_index(drop=True).assign(**{POS: range(len(df))})
         if self.name == "duckdb":
-            schema = None
-            if types:  # every column's type, the few fixed ones included
-                schema = {**dict(ibis.memtable(df.drop(columns=list(types))).schema().items()), **types}
-                schema = {c: schema[c] for c in df.columns}
-            return self.con.create_table(f"mem_{uuid.uuid4().hex[:10]}", ibis.memtable(df, schema=schema), temp=True)
+            try:
+                schema = None
+                if types:  # every column's type, the few fixed ones included
+                    schema = {**dict(ibis.memtable(df.drop(columns=list(types))).schema().items()), **types}
+                    schema = {c: schema[c] for c in df.columns}
+                return self.con.create_table(f"mem_{uuid.uuid4().hex[:10]}", ibis.memtable(df, schema=schema), temp=True)
+            except Exception as err:  # a type the conversion cannot read: name the column(s)
+                raise _unreadable(self.con, df, err) from err
         ready = _spark_ready(df)
         spark_schema = None
         if not all(ready[c].notna().any() for c in ready.columns):  # Spark infers no type from no value
@@ -314,14 +320,56 @@ class Engine:
         self.close()
 
 
+def frame_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """A DataFrame log's canonical columns as the pandas path reads them where the engine's reading
+    would differ: zoned stamps as local wall-clock time (:func:`retention_utils.schema.parse_timestamps`),
+    and a column with no value (object dtype: all null, or no rows) typed as its canonical column
+    (timestamps, numbers), so validation names the missing values, not a type."""
+    fix: dict[str, Any] = {}
+    for col, kind in ((S.ORDER_TS, "datetime64[ns]"), (S.QUANTITY, "float64"), (S.REVENUE, "float64")):
+        if col not in df.columns or isinstance(df[col], pd.DataFrame):
+            continue
+        v = df[col]
+        if v.dtype == object and not v.notna().any():
+            fix[col] = v.astype(kind)
+        elif col == S.ORDER_TS and _zone(v) is not None:
+            fix[col] = S.parse_timestamps(v, S.ORDER_TS)
+    return df.assign(**fix) if fix else df
+
+
+def _zone(values: pd.Series) -> Any:
+    """The time zone of a pandas or Arrow timestamp column, ``None`` for any other column."""
+    try:
+        return values.dt.tz
+    except (AttributeError, TypeError):
+        return None
+
+
 def _pandas_ready(df: pd.DataFrame, engine: str) -> tuple[pd.DataFrame, dict[str, str]]:
     """``df`` with its value-less object columns as text, and the ibis types to give explicitly
     (``timestamp(9)`` for DuckDB timestamps with nanoseconds: the default conversion to microseconds
     fails on them). See :meth:`Engine.from_pandas`."""
+    named = [c for c in df.columns if not isinstance(c, str)]
+    if named:
+        raise S.SchemaError(f"column names must be text, found {named}; rename them (df.columns = df.columns.astype(str))")
+    twice = sorted(set(df.columns[df.columns.duplicated()]))
+    if twice:
+        raise S.SchemaError(f"column name(s) {twice} appear more than once; keep one column of each name")
+    if POS in df.columns:
+        raise S.SchemaError(f"column {POS!r} is the engines' own (each line's input position); rename it")
     fixed: dict[str, Any] = {}
     types: dict[str, str] = {}
     for c in df.columns:
         col = df[c]
+        if isinstance(col.dtype, pd.DatetimeTZDtype) and col.dtype.unit == "ns":
+            v = col.dropna().dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("int64")
+            if (v % 1000 != 0).any():
+                raise S.SchemaError(
+                    f"column {c!r}: zoned timestamps with nanoseconds, which the engines cannot hold (they keep "
+                    f"microseconds with a zone); floor them first: df[{c!r}] = df[{c!r}].dt.floor('us')"
+                )
+        if col.dtype == "float16":  # DuckDB has no 16-bit float; every float16 is a float32 exactly
+            fixed[c] = col.astype("float32")
         if pd.api.types.is_timedelta64_dtype(col):
             raise S.SchemaError(
                 f"column {c!r}: durations (timedelta64) cannot be read by the engines; convert the column "
@@ -339,6 +387,23 @@ def _pandas_ready(df: pd.DataFrame, engine: str) -> tuple[pd.DataFrame, dict[str
                     )
                 types[c] = "timestamp(9)"
     return (df.assign(**fixed) if fixed else df), types
+
+
+def _unreadable(con: Any, df: pd.DataFrame, err: Exception) -> S.SchemaError:
+    """The error for a DataFrame the pandas -> DuckDB conversion could not read, naming the columns
+    that fail on their own (e.g. an object column mixing numbers and text, periods, intervals)."""
+    bad = []
+    for c in df.columns:
+        name = f"probe_{uuid.uuid4().hex[:10]}"
+        try:
+            con.create_table(name, ibis.memtable(df[[c]]), temp=True)
+            con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+        except Exception:  # noqa: BLE001 - any failure names the column
+            bad.append(c)
+    where = f"column(s) {bad}" if bad else "the table"
+    return S.SchemaError(f"{where}: the engines cannot read this pandas type ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0][:200]}); convert the column(s) (e.g. .astype(str) for text "
+                         "that mixes numbers and words) or leave them out of the table given to read_log")
 
 
 def _spark_ready(df: pd.DataFrame) -> pd.DataFrame:

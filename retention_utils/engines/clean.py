@@ -49,7 +49,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..data import cleaning as C
-from .backend import POS, Engine, canonical_lines
+from .backend import POS, Engine, canonical_lines, frame_ready
 from .products import ProductLists, product_flags, product_lists
 
 log = logging.getLogger("retention_utils.engines")
@@ -126,10 +126,7 @@ def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLo
     DataFrame's: :meth:`~.backend.Engine.from_pandas`), ``FileNotFoundError`` when a path matches no
     parquet file.
     """
-    if isinstance(source, pd.DataFrame) and isinstance(source.get(S.ORDER_TS, pd.Series()).dtype, pd.DatetimeTZDtype):
-        # local wall-clock time, the zone dropped, as schema.parse_timestamps reads zoned stamps
-        source = source.assign(**{S.ORDER_TS: source[S.ORDER_TS].dt.tz_localize(None)})
-    lines = engine.from_pandas(source) if isinstance(source, pd.DataFrame) else engine.read_parquet(source)
+    lines = engine.from_pandas(frame_ready(source)) if isinstance(source, pd.DataFrame) else engine.read_parquet(source)
     lines = canonical_lines(lines)
     prod = None
     if products is not None:
