@@ -123,3 +123,30 @@ def check_dataframe_columns_without_a_default_conversion(eng):
         with pytest.raises(S.SchemaError, match=r"column 'order_ts': timestamps with nanoseconds.*floor\('us'\)"):
             read_log(eng, ns)
     return tx
+
+
+def check_text_ids_written_as_decimals(eng, tmp_path):
+    """Text ids written as integer-valued decimals (a spreadsheet's "17850.0") are the integer's
+    digits on the engine as in pandas (``schema.as_id``), and the report counts them the same way
+    (``normalised``). Hand-computed: customer "17850.0", " 17850 " and "17850.00" are one customer
+    with "17850", so 2 customers; 2 distinct decimal texts in 2 rows; product "7.0" is "7"; "7.5"
+    stays itself."""
+    from retention_utils import schema as S
+    from retention_utils.data.cleaning import clean_transactions
+    from retention_utils.engines.clean import clean, read_log
+
+    raw = pd.DataFrame({
+        S.CUSTOMER_ID: ["17850.0", " 17850 ", "17850.00", "9"], S.ORDER_ID: ["o1", "o2", "o3", "o4"],
+        S.ORDER_TS: pd.to_datetime(["2023-01-02 10:00", "2023-01-03 10:00", "2023-01-04 10:00", "2023-01-04 11:00"]),
+        S.PRODUCT_ID: ["7.0", "7", "7.5", "7"], S.QUANTITY: [1.0] * 4, S.REVENUE: [1.0, 2.0, 3.0, 4.0],
+    })
+    path = tmp_path / "decimal_ids.parquet"
+    raw.astype({S.ORDER_TS: "datetime64[us]"}).to_parquet(path, index=False)  # Spark reads no nanoseconds
+    _, report = clean_transactions(S.validate_transactions(raw))
+    assert report.customers_in == 2
+    assert report.normalised == {S.CUSTOMER_ID: {"ids": 2, "rows": 2}, S.PRODUCT_ID: {"ids": 1, "rows": 1}}
+    for source in (str(path), raw):
+        cl = clean(read_log(eng, source))
+        assert cl.report.normalised == report.normalised
+        assert_reports_equal(report, cl.report)
+        assert sorted(cl.customers().to_pandas()["customer_id"]) == ["17850", "9"]

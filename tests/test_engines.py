@@ -33,6 +33,7 @@ from .engine_parity import (
     assert_table_equal,
     check_dataframe_columns_without_a_default_conversion,
     check_product_ids_read_as_the_loader_reads_them,
+    check_text_ids_written_as_decimals,
 )
 
 # ibis 12 calls DuckDB 2's deprecated fetch_arrow_table(); harmless
@@ -682,3 +683,8 @@ def test_dataframe_sources_the_engine_cannot_read_are_refused_by_column(duck):
         clean(read_log(duck, tx.assign(**{S.REVENUE: pd.Series([None] * 3, dtype=object)})))
     with pytest.raises(S.SchemaError, match=r"the table is empty \(0 rows\)"):
         clean(read_log(duck, pd.DataFrame(columns=list(tx.columns))))
+
+
+def test_text_ids_written_as_decimals_are_read_as_the_loader_reads_them(duck, tmp_path):
+    """"17850.0" is customer 17850 on the engine as in pandas, and the report counts it."""
+    check_text_ids_written_as_decimals(duck, tmp_path)

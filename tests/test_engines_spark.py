@@ -31,6 +31,7 @@ from .engine_parity import (
     assert_table_equal,
     check_dataframe_columns_without_a_default_conversion,
     check_product_ids_read_as_the_loader_reads_them,
+    check_text_ids_written_as_decimals,
 )
 from .test_engines import NETTING_ROWS, _to_parquet
 
@@ -126,3 +127,8 @@ def test_input_positions_unique_across_files(spark, tmp_path):
 def test_dataframe_columns_without_a_default_conversion_run_as_in_pandas(spark):
     """Value-less object columns, zoned stamps; nanoseconds refused (Spark keeps microseconds)."""
     check_dataframe_columns_without_a_default_conversion(spark)
+
+
+def test_text_ids_written_as_decimals_are_read_as_the_loader_reads_them(spark, tmp_path):
+    """"17850.0" is customer 17850 on the engine as in pandas, and the report counts it."""
+    check_text_ids_written_as_decimals(spark, tmp_path)

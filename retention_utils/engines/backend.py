@@ -320,6 +320,26 @@ class Engine:
         self.close()
 
 
+def decimal_id_counts(source: ir.Table) -> dict[str, dict[str, int]]:
+    """Text ids written as integer-valued decimals (``"17850.0"``) in the lines as read, per id
+    column: ``{column: {"ids": distinct such values, "rows": rows}}``, only columns with one (the
+    cleaning report's ``normalised``, as :func:`retention_utils.schema.normalise_ids` counts them in
+    pandas). One pass over the text id columns; ``{}`` without any."""
+    text = [c for c in S.ID_COLUMNS if c in source.columns and source.schema()[c].is_string()]
+    if not text:
+        return {}
+    aggs = {}
+    for c in text:
+        v = source[c].strip()
+        hit = v.contains(".") & v.re_search(S.DECIMAL_ID)
+        aggs[f"{c}__rows"] = hit.cast("int64").sum()
+        aggs[f"{c}__ids"] = v.nunique(where=hit)
+    row = source.aggregate(**aggs).to_pandas().iloc[0]
+    count = lambda v: int(v) if pd.notna(v) else 0  # noqa: E731 - Spark gives NaN for a sum of nothing
+    out = {c: {"ids": count(row[f"{c}__ids"]), "rows": count(row[f"{c}__rows"])} for c in text}
+    return {c: v for c, v in out.items() if v["rows"]}
+
+
 def frame_ready(df: pd.DataFrame) -> pd.DataFrame:
     """A DataFrame log's canonical columns as the pandas path reads them where the engine's reading
     would differ: zoned stamps as local wall-clock time (:func:`retention_utils.schema.parse_timestamps`),
@@ -514,10 +534,13 @@ def connect(
     return Engine("spark", con, spark=session, _own_session=own)
 
 
-def canonical_lines(table: ir.Table) -> ir.Table:
+def canonical_lines(table: ir.Table, backref: str = r"\1") -> ir.Table:
     """Checks and puts a raw log in the canonical layout of :mod:`retention_utils.schema`:
-    string ids trimmed with empty strings as null (as :func:`retention_utils.schema.as_id`), integer
-    ids kept as integers (turned into ``str`` only in the customer-level outputs), amounts as float64.
+    string ids read as :func:`retention_utils.schema.as_id` reads them (trimmed, empty strings as
+    null, integer-valued decimals such as ``"17850.0"`` as ``"17850"``; :func:`decimal_id_counts`
+    counts those), integer ids kept as integers (turned into ``str`` only in the customer-level
+    outputs), amounts as float64. ``backref``: the engine's regular-expression back-reference
+    (``\1`` DuckDB, ``$1`` Spark).
 
     Raises :class:`retention_utils.schema.SchemaError` for a missing column, a column type that
     cannot be canonical (e.g. ``order_ts`` stored as text: convert it when writing the parquet), or
@@ -542,7 +565,8 @@ def canonical_lines(table: ir.Table) -> ir.Table:
             continue
         dt = schema[col]
         if dt.is_string():
-            fix[col] = table[col].strip().nullif("")
+            v = table[col].strip().nullif("")
+            fix[col] = v.contains(".").ifelse(v.re_replace(S.DECIMAL_ID, backref), v)
         elif not dt.is_integer():
             raise S.SchemaError(f"column {col!r}: ids must be text or integers in an engine source, found {dt}")
     ts = schema[S.ORDER_TS]

@@ -49,7 +49,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..data import cleaning as C
-from .backend import POS, Engine, canonical_lines, frame_ready
+from .backend import POS, Engine, canonical_lines, decimal_id_counts, frame_ready
 from .products import ProductLists, product_flags, product_lists
 
 log = logging.getLogger("retention_utils.engines")
@@ -110,6 +110,8 @@ class TransactionLog:
     lines: ir.Table
     products: ir.Table | None = None
     columns: tuple[str, ...] = ()
+    #: the lines as read, before :func:`~.backend.canonical_lines` (for the count of ids written as decimals)
+    source: ir.Table | None = None
 
 
 def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLog:
@@ -127,7 +129,7 @@ def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLo
     parquet file.
     """
     lines = engine.from_pandas(frame_ready(source)) if isinstance(source, pd.DataFrame) else engine.read_parquet(source)
-    lines = canonical_lines(lines)
+    source, lines = lines, canonical_lines(lines, r"\1" if engine.name == "duckdb" else "$1")
     prod = None
     if products is not None:
         prod = engine.from_pandas(products) if isinstance(products, pd.DataFrame) else engine.read_parquet(products)
@@ -135,7 +137,7 @@ def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLo
             raise S.SchemaError(f"products: missing column {S.PRODUCT_ID!r}; present: {prod.columns}")
         pid = _product_ids_as(engine, prod, lines.schema()[S.PRODUCT_ID])
         prod = prod.mutate(**{S.PRODUCT_ID: pid}).drop(POS)
-    return TransactionLog(engine, lines, prod, tuple(c for c in lines.columns if c != POS))
+    return TransactionLog(engine, lines, prod, tuple(c for c in lines.columns if c != POS), source)
 
 
 def _product_ids_as(eng: Engine, prod: ir.Table, want: Any) -> ir.Value:
@@ -502,6 +504,8 @@ class CleanLog:
     product_counts: ir.Table | None = None
     #: the unlisted and the excluded product ids (:class:`ProductLists`)
     product_lists: ProductLists = field(default_factory=ProductLists)
+    #: text ids written as decimals (:func:`~.backend.decimal_id_counts`; the report's ``normalised``)
+    normalised: dict[str, dict[str, int]] = field(default_factory=dict)
     _customers: ir.Table | None = field(default=None, repr=False)
 
     @property
@@ -608,6 +612,8 @@ def clean(
         raise ValueError("cleaning rule exclude_departments needs a products table with a 'department' column")
     eng = log.engine
     validate(log, stages)
+    with stages("validation: text ids written as decimals"):
+        normalised = decimal_id_counts(log.source) if log.source is not None else {}
     base = _base(log, window)
     key = [S.CUSTOMER_ID, S.PRODUCT_ID]
     cand = pairs = None
@@ -727,7 +733,7 @@ def clean(
     # aggregates them again anyway (merging them into one table cost a 20-million-row aggregation)
     cl = CleanLog(log, rules, window, groups, main, cand, duplicates, stages=stages,
                   rowwise=base, returned_pairs=pairs if cand is not None else None, product_counts=product_counts,
-                  product_lists=plists)
+                  product_lists=plists, normalised=normalised)
     with stages("cleaning report"):
         cl.report = _report(cl)
     return cl
@@ -873,6 +879,7 @@ def _report(cl: CleanLog) -> C.CleaningReport:
         rules=rules,
         window=cl.window,
         row_reason=None,
+        normalised=cl.normalised,
     )
     if not report.reconciles():  # pragma: no cover - a bug, not a data problem
         raise AssertionError("engine cleaning report does not reconcile:\n" + report.summary())
