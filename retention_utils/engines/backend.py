@@ -137,6 +137,13 @@ class Engine:
         """Round half to even to an integer (``numpy.round``'s rule), as float."""
         return _duck_round_even(x, 0) if self.name == "duckdb" else _spark_bround(x, 0)
 
+    def text_ids(self, x: ir.StringValue) -> ir.StringValue:
+        """Text ids as :func:`retention_utils.schema.as_id` reads them: trimmed, ``""`` as null,
+        integer-valued decimals (``"17850.0"``) as the integer's digits (``schema.DECIMAL_ID``; the
+        back-reference is ``\\1`` in DuckDB's RE2, ``$1`` in Java's)."""
+        x = x.strip().nullif("")
+        return x.contains(".").ifelse(x.re_replace(S.DECIMAL_ID, r"\1" if self.name == "duckdb" else "$1"), x)
+
     def sum_int(self, x: ir.IntegerColumn) -> ir.IntegerScalar:
         """The sum of an int64 column as int64, for sums whose every partial sum is known to fit in
         int64 (money in micro-units: :func:`~retention_utils.engines.clean.validate` refuses totals
@@ -534,13 +541,12 @@ def connect(
     return Engine("spark", con, spark=session, _own_session=own)
 
 
-def canonical_lines(table: ir.Table, backref: str = r"\1") -> ir.Table:
+def canonical_lines(table: ir.Table, engine: Engine) -> ir.Table:
     """Checks and puts a raw log in the canonical layout of :mod:`retention_utils.schema`:
     string ids read as :func:`retention_utils.schema.as_id` reads them (trimmed, empty strings as
     null, integer-valued decimals such as ``"17850.0"`` as ``"17850"``; :func:`decimal_id_counts`
     counts those), integer ids kept as integers (turned into ``str`` only in the customer-level
-    outputs), amounts as float64. ``backref``: the engine's regular-expression back-reference
-    (``\1`` DuckDB, ``$1`` Spark).
+    outputs), amounts as float64 (:meth:`Engine.text_ids`).
 
     Raises :class:`retention_utils.schema.SchemaError` for a missing column, a column type that
     cannot be canonical (e.g. ``order_ts`` stored as text: convert it when writing the parquet), or
@@ -565,8 +571,7 @@ def canonical_lines(table: ir.Table, backref: str = r"\1") -> ir.Table:
             continue
         dt = schema[col]
         if dt.is_string():
-            v = table[col].strip().nullif("")
-            fix[col] = v.contains(".").ifelse(v.re_replace(S.DECIMAL_ID, backref), v)
+            fix[col] = engine.text_ids(table[col])
         elif not dt.is_integer():
             raise S.SchemaError(f"column {col!r}: ids must be text or integers in an engine source, found {dt}")
     ts = schema[S.ORDER_TS]

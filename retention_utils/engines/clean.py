@@ -129,7 +129,7 @@ def read_log(engine: Engine, source: Any, products: Any = None) -> TransactionLo
     parquet file.
     """
     lines = engine.from_pandas(frame_ready(source)) if isinstance(source, pd.DataFrame) else engine.read_parquet(source)
-    source, lines = lines, canonical_lines(lines, r"\1" if engine.name == "duckdb" else "$1")
+    source, lines = lines, canonical_lines(lines, engine)
     prod = None
     if products is not None:
         prod = engine.from_pandas(products) if isinstance(products, pd.DataFrame) else engine.read_parquet(products)
@@ -149,8 +149,7 @@ def _product_ids_as(eng: Engine, prod: ir.Table, want: Any) -> ir.Value:
     pid = prod[S.PRODUCT_ID]
     src = prod.schema()[S.PRODUCT_ID]
     if src.is_string():
-        group = r"\1" if eng.name == "duckdb" else "$1"  # RE2's and Java's back-references
-        pid = pid.strip().nullif("").re_replace(S.DECIMAL_ID, group)
+        pid = eng.text_ids(pid)
         if not want.is_integer():
             return pid
         n = pid.try_cast("int64")
