@@ -64,6 +64,8 @@ def number(x: Any, digits: int = DIGITS, decimals: int | None = None, approx: bo
     scientific notation with ``digits`` significant digits (p-values). ``approx`` prefixes ``≈ `` (a
     model estimate shown rounded)."""
     if approx:
+        if decimals is None and isinstance(x, float | np.floating):
+            x = _significant(float(x), digits)
         text = number(x, digits, decimals)
         return text if text == MISSING else f"≈ {text}"
     if _is_missing(x):
@@ -91,6 +93,15 @@ def number(x: Any, digits: int = DIGITS, decimals: int | None = None, approx: bo
     return str(x)
 
 
+def _significant(x: float, digits: int) -> float:
+    """``x`` rounded to ``digits`` significant digits when its integer part has more (229 with 2 ->
+    230): an estimate marked ``≈`` shows no digit its computation does not support, since such digits
+    move between machines' BLAS kernels. Smaller and non-finite values are returned as they are."""
+    if not math.isfinite(x) or abs(x) < 10**digits:
+        return x
+    return float(round(x, digits - 1 - math.floor(math.log10(abs(x)))))
+
+
 def percent(x: Any, decimals: int = 1) -> str:
     """A share in [0, 1] as a percentage with ``decimals`` decimals (``0.8379 -> "83.8 %"``)."""
     if _is_missing(x):
@@ -114,6 +125,8 @@ def column(s: pd.Series, digits: int = DIGITS, per_value: bool = True, approx: b
     precision, e.g. ranking metrics to 0.001); other values through :func:`number`; ``approx`` marks
     every number with ``≈``. Returns a Series of ``str`` with the same index and name."""
     if approx:
+        if decimals is None and per_value and pd.api.types.is_float_dtype(s):
+            s = s.map(lambda v: _significant(float(v), digits))
         plain = column(s, digits, per_value, decimals=decimals)
         return plain.map(lambda t: t if t == MISSING or not any(ch.isdigit() for ch in t) else f"≈ {t}")
     if decimals is not None and pd.api.types.is_float_dtype(s):

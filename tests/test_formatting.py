@@ -47,3 +47,16 @@ def test_row_decimals_for_results_known_less_precisely():
     df = pd.DataFrame({"ndcg": [0.15612, 0.17321]}, index=pd.MultiIndex.from_tuples([("ALS", 5), ("TIFU-KNN", 5)]))
     t = F.table(df, decimals=3, row_decimals={"ALS": 2})
     assert t["ndcg"].tolist() == ["0.16", "0.173"]
+
+
+def test_estimates_marked_approx_show_only_their_significant_digits():
+    """Hand-computed: a 2-significant-digit estimate of 229.4 is "≈ 230" (its third digit moved
+    between BLAS kernels: 229 on one, 227 on another); 4 digits of 1,053,126 are 1,053,000; values
+    below 10**digits and unmarked values are as before."""
+    assert F.number(229.4, 2, approx=True) == "≈ 230"
+    assert F.number(227.0, 2, approx=True) == "≈ 230"
+    assert F.number(1053126.0, 4, approx=True) == "≈ 1,053,000"
+    assert F.number(86.4, 2, approx=True) == "≈ 86" and F.number(0.0423, 2, approx=True) == "≈ 0.042"
+    assert F.number(229.4, 2) == "229"
+    col = F.column(pd.Series([229.4, 4.63, float("nan")]), 2, approx=True)
+    assert col.tolist() == ["≈ 230", "≈ 4.6", F.MISSING]
